@@ -1,0 +1,97 @@
+"""The data sopflow keeps: SQLAlchemy tables (and, in `sop_spec`, the SOP language).
+
+Importing this package registers every table on `db.metadata`.
+"""
+
+from models.audit import Actor, Audited, AuditEvent, acting_as, current_actor, record, set_actor
+from models.base import Base, UTCDateTime, db, utcnow
+from models.calendar import CalendarToken
+from models.enums import (
+    OPEN_STATUSES,
+    CalendarScope,
+    ContactPreference,
+    DisposalStatus,
+    DocumentCategory,
+    EngagementStage,
+    InspectionKind,
+    InspectionStatus,
+    PatientStatus,
+    Role,
+    RunStatus,
+    SopVersionSource,
+    SubjectKind,
+    TaskStatus,
+    WasteMethod,
+    WasteReason,
+    WasteSource,
+    WeightUnit,
+)
+from models.org import Site, Team, User, team_members, team_sites
+from models.sops import RoundRobinCursor, Sop, SopRun, SopVersion
+from models.subjects import (
+    Caregiver,
+    DisposalRecord,
+    Document,
+    Inspection,
+    OutreachContact,
+    Patient,
+    Physician,
+    Practice,
+    patient_caregivers,
+)
+from models.tasks import ChecklistItem, Evidence, Task, TaskEvent
+
+__all__ = [
+    "OPEN_STATUSES",
+    "Actor",
+    "AuditEvent",
+    "Audited",
+    "Base",
+    "CalendarScope",
+    "CalendarToken",
+    "Caregiver",
+    "ChecklistItem",
+    "ContactPreference",
+    "DisposalRecord",
+    "DisposalStatus",
+    "Document",
+    "DocumentCategory",
+    "EngagementStage",
+    "Evidence",
+    "Inspection",
+    "InspectionKind",
+    "InspectionStatus",
+    "OutreachContact",
+    "Patient",
+    "PatientStatus",
+    "Physician",
+    "Practice",
+    "Role",
+    "RoundRobinCursor",
+    "RunStatus",
+    "Site",
+    "Sop",
+    "SopRun",
+    "SopVersion",
+    "SopVersionSource",
+    "SubjectKind",
+    "Task",
+    "TaskEvent",
+    "TaskStatus",
+    "Team",
+    "UTCDateTime",
+    "User",
+    "WasteMethod",
+    "WasteReason",
+    "WasteSource",
+    "WeightUnit",
+    "acting_as",
+    "current_actor",
+    "db",
+    "patient_caregivers",
+    "record",
+    "set_actor",
+    "team_members",
+    "team_sites",
+    "utcnow",
+]

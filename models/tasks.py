@@ -1,0 +1,155 @@
+"""Human work: tasks, their checklists and evidence, and their history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.audit import Audited
+from models.base import UTCDateTime, db, utcnow
+from models.enums import Role, SubjectKind, TaskStatus, str_enum
+from models.org import Site, Team, User
+from models.sops import Sop, SopVersion
+
+
+class Task(Audited, db.Model):
+    """One step of one SOP for one subject in one cycle, assigned and due.
+
+    `dedup_key` (sop, step, subject, cycle) is unique: that constraint, not a
+    read-then-write, is what keeps reruns and concurrent runs from doubling work.
+    """
+
+    __tablename__ = "task"
+    __table_args__ = (
+        Index("ix_task_assignee_status_due", "assignee_id", "status", "due_at"),
+        Index("ix_task_team_status_due", "team_id", "status", "due_at"),
+        Index("ix_task_status_due", "status", "due_at"),
+        Index("ix_task_subject", "subject_type", "subject_id"),
+        Index("ix_task_sop_step", "sop_id", "step_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    sop_id: Mapped[int] = mapped_column(ForeignKey("sop.id"))
+    sop_version_id: Mapped[int] = mapped_column(ForeignKey("sop_version.id"))
+    step_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sop_run.id"), index=True)
+    subject_type: Mapped[SubjectKind] = mapped_column(str_enum(SubjectKind, 16))
+    subject_id: Mapped[int] = mapped_column(Integer)
+    subject_ref: Mapped[str] = mapped_column(String(40))  # opaque, e.g. "P-4821"
+    cycle: Mapped[str] = mapped_column(String(40))  # e.g. the expiry date it serves
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus, 16), default=TaskStatus.OPEN)
+    priority: Mapped[int] = mapped_column(Integer, default=2)  # 1 high, 2 normal, 3 low
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_on: Mapped[date] = mapped_column(Date)  # the deadline's day in the site's zone
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it becomes overdue
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snooze_reason: Mapped[str | None] = mapped_column(Text)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evidence_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    approval_role: Mapped[Role | None] = mapped_column(str_enum(Role, 16))
+    # Bumped whenever the title or the deadline changes (calendar SEQUENCE).
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    sop: Mapped[Sop] = relationship()
+    sop_version: Mapped[SopVersion] = relationship()
+    site: Mapped[Site | None] = relationship()
+    team: Mapped[Team | None] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    checklist: Mapped[list[ChecklistItem]] = relationship(
+        back_populates="task", order_by="ChecklistItem.position", cascade="all, delete-orphan"
+    )
+    evidence: Mapped[list[Evidence]] = relationship(
+        back_populates="task", order_by="Evidence.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[TaskEvent]] = relationship(
+        back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (TaskStatus.OPEN, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)
+
+
+class ChecklistItem(Audited, db.Model):
+    """One line of a task's checklist; required ones gate completion."""
+
+    __tablename__ = "checklist_item"
+    __table_args__ = (Index("ix_checklist_item_task", "task_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(300))
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    done_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    evidence_ref: Mapped[str | None] = mapped_column(String(500))
+
+    task: Mapped[Task] = relationship(back_populates="checklist")
+    done_by: Mapped[User | None] = relationship()
+
+
+class Evidence(Audited, db.Model):
+    """Proof attached to a task: an uploaded file, a link, or a filed Document."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # file / link / document
+    document_id: Mapped[int | None] = mapped_column(ForeignKey("document.id"))
+    file_ref: Mapped[str | None] = mapped_column(
+        String(500)
+    )  # storage key, never a path from users
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(1000))
+    note: Mapped[str | None] = mapped_column(Text)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    task: Mapped[Task] = relationship(back_populates="evidence")
+
+
+class TaskEvent(db.Model):
+    """A line of a task's own history: claimed, ticked, snoozed, escalated, done."""
+
+    __tablename__ = "task_event"
+    __table_args__ = (Index("ix_task_event_task", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    task: Mapped[Task] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()

@@ -1,0 +1,1 @@
+"""sopflow: configuration and the command line that composes the other packages."""

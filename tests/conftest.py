@@ -1,0 +1,116 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL tests need `SOPFLOW_TEST_DATABASE_URL` (a server the tests may
+create databases on). Without it they skip, unless `REQUIRE_POSTGRES=1`
+(CI), where they fail instead. Browser tests likewise with `REQUIRE_BROWSER=1`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Keep tests away from the developer's instance/ (database, secret key, Prefect home).
+os.environ.setdefault("SOPFLOW_INSTANCE", tempfile.mkdtemp(prefix="sopflow-test-"))
+os.environ.setdefault("PREFECT_HOME", str(Path(os.environ["SOPFLOW_INSTANCE"]) / "prefect"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.pop("DATABASE_URL", None)
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from tests.support.databases import (
+    BACKENDS,
+    clear_database,
+    postgres_url_or_skip,
+    prepare_database,
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under REQUIRE_POSTGRES / REQUIRE_BROWSER, a skip of those tests is a failure."""
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not os.environ.get(
+        "SOPFLOW_TEST_DATABASE_URL"
+    ):
+        raise pytest.UsageError("REQUIRE_POSTGRES=1 but SOPFLOW_TEST_DATABASE_URL is not set")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Return "sqlite" or "postgresql"; PostgreSQL skips (or fails in CI) when unreachable."""
+    if request.param == "postgresql":
+        postgres_url_or_skip()
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return the URL of a migrated, empty test database of `backend` for this worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / f'test-{worker}.db'}"
+    else:
+        url = postgres_url_or_skip(suffix=worker)
+    prepare_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str) -> Iterator[Flask]:
+    """Return the Flask app on the test database (one per backend per session)."""
+    from webapp import create_app
+
+    application = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    yield application
+    with application.app_context():
+        from models import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def engine(app: Flask) -> Engine:
+    """Return the app's engine (on the test database of the current backend)."""
+    from models import db
+
+    with app.app_context():
+        return db.engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """Return a session on an empty test database; the database is emptied after.
+
+    A plain Session, not `db.session`: holding an app context for the whole test
+    would make the test client's requests share it (and Flask-Login's cached
+    user in `g`), which production requests never do. Services take the session
+    as an argument, so they run on this one as they do on the app's.
+    """
+    db_session = Session(engine)
+    try:
+        yield db_session
+    finally:
+        # An idle-in-transaction session would block the cleanup on PostgreSQL.
+        db_session.rollback()
+        db_session.close()
+        clear_database(engine)
+
+
+@pytest.fixture
+def client(app: Flask, session: Session):  # type: ignore[no-untyped-def]
+    """Return a test client on an emptied database."""
+    return app.test_client()
