@@ -42,6 +42,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("REQUIRE_POSTGRES=1 but SOPFLOW_TEST_DATABASE_URL is not set")
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Print how many PostgreSQL and browser tests ran, so CI's log proves they did."""
+    for marker in ("postgres", "browser"):
+        counts = {}
+        for outcome in ("passed", "failed", "skipped", "error"):
+            reports = terminalreporter.stats.get(outcome, [])
+            matching = [
+                r
+                for r in reports
+                if getattr(r, "when", "call") in ("call", "setup")
+                and marker in getattr(r, "keywords", {})
+            ]
+            # A test has setup and call reports; count each test once.
+            counts[outcome] = len({r.nodeid for r in matching})
+        terminalreporter.write_line(
+            f"{marker} tests: {counts['passed']} passed, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped, {counts['error']} errors"
+        )
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Return "sqlite" or "postgresql"; PostgreSQL skips (or fails in CI) when unreachable."""
@@ -114,3 +134,36 @@ def session(engine: Engine) -> Iterator[Session]:
 def client(app: Flask, session: Session):  # type: ignore[no-untyped-def]
     """Return a test client on an emptied database."""
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def browser():  # type: ignore[no-untyped-def]
+    """Return a headless Chromium shared by the session's browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import LAUNCH_ARGS, chromium_or_skip
+
+    executable = chromium_or_skip()
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=LAUNCH_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def live_url(app: Flask, session: Session) -> Iterator[str]:
+    """Return the base URL of the app served over real HTTP on an emptied database."""
+    from tests.support.live_server import serve
+
+    with serve(app) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser, live_url):  # type: ignore[no-untyped-def]
+    """Return a fresh browser page (own cookies) for one test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
