@@ -24,14 +24,8 @@ def check_command() -> None:
     default=None,
     help="Scale the patient count (default: the demo's ~2,000).",
 )
-@click.option(
-    "--tasks",
-    type=click.IntRange(0, 5_000_000),
-    default=0,
-    help="Also create this many synthetic tasks (for board benchmarks).",
-)
 @with_appcontext
-def seed_demo_command(patients: int | None, tasks: int) -> None:
+def seed_demo_command(patients: int | None) -> None:
     """Fill an empty database with the deterministic synthetic demo data set.
 
     Re-running it on a filled database changes nothing.
@@ -39,7 +33,7 @@ def seed_demo_command(patients: int | None, tasks: int) -> None:
     require_current_schema(db.engine)
     from services.demo import seed_demo
 
-    report = seed_demo(db.session, patients=patients, tasks=tasks)
+    report = seed_demo(db.session, patients=patients)
     db.session.commit()
     click.echo(report.summary())
 
