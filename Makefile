@@ -12,7 +12,7 @@ VENDOR := webapp/static/vendor
 
 run: install assets migrate seed ## set up everything and serve the board
 	@$(BIN)/sopflow demo-logins
-	$(BIN)/sopflow web --host $(HOST) --port $(PORT)
+	$(BIN)/sopflow up --host $(HOST) --port $(PORT)
 
 test: install assets ## lint, then the whole test suite
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ from models.audit import Actor, Audited, AuditEvent, acting_as, current_actor, r
 from models.base import Base, UTCDateTime, db, utcnow
 from models.calendar import CalendarToken
 from models.enums import (
+    GRAMS_PER_UNIT,
     OPEN_STATUSES,
     CalendarScope,
     ContactPreference,
@@ -42,6 +43,7 @@ from models.subjects import (
 from models.tasks import ChecklistItem, Evidence, Task, TaskEvent
 
 __all__ = [
+    "GRAMS_PER_UNIT",
     "OPEN_STATUSES",
     "Actor",
     "AuditEvent",

@@ -34,6 +34,9 @@ class TaskStatus(StrEnum):
     BLOCKED = "blocked"
     DONE = "done"
     CANCELLED = "cancelled"
+    # A step that did not apply (its `when:` was false, or its anchor date is
+    # missing): kept as a row so the decision is on record and not re-made.
+    SKIPPED = "skipped"
 
 
 OPEN_STATUSES = (TaskStatus.OPEN, TaskStatus.IN_PROGRESS, TaskStatus.BLOCKED)

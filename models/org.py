@@ -47,6 +47,11 @@ class Site(Audited, db.Model):
     def __repr__(self) -> str:
         return f"<Site {self.code}>"
 
+    @property
+    def ref(self) -> str:
+        """An opaque reference, like the subjects' ("S-3")."""
+        return f"S-{self.id}"
+
 
 class Team(Audited, db.Model):
     """A group that shares a work queue and serves one or more sites."""

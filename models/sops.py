@@ -24,6 +24,9 @@ class Sop(Audited, db.Model):
     title: Mapped[str] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     file_path: Mapped[str | None] = mapped_column(String(500))
+    # sha256 of the file as last synced from or exported to it: tells "the file
+    # changed" apart from "the browser changed" (see services/sops/registry.py).
+    file_checksum: Mapped[str | None] = mapped_column(String(64))
     # The last load of the file failed: shown in the SOP list instead of vanishing.
     load_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -27,9 +27,9 @@ cli.add_command(db_commands, "db")
 
 
 def _register_commands() -> None:
-    from sopflow import commands
+    from sopflow import commands, sop_commands, up
 
-    for command in commands.ALL:
+    for command in commands.ALL + sop_commands.ALL + up.ALL:
         cli.add_command(command)
 
 

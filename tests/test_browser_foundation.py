@@ -14,8 +14,14 @@ def test_sign_in_and_see_my_tasks(page, live_url, session, backend):
     site = make_site(session, code="OK-Tulsa", timezone="America/Chicago")
     user = make_user(session, email="va.browser@example.test", name="Vera Browser")
     version = make_sop_version(session)
-    make_task(session, version, title="Renewal reminder · P-1", assignee_id=user.id,
-              site_id=site.id, subject_ref="P-1")
+    make_task(
+        session,
+        version,
+        title="Renewal reminder · P-1",
+        assignee_id=user.id,
+        site_id=site.id,
+        subject_ref="P-1",
+    )
     session.commit()
 
     page.goto(f"{live_url}/")

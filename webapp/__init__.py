@@ -11,6 +11,7 @@ from htmx_flask import Htmx
 
 from models import db
 from sopflow.config import PROJECT_ROOT, instance_path, load_settings
+from sopflow.database import engine_options
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 STATIC_VENDOR = PROJECT_ROOT / "webapp" / "static" / "vendor"
@@ -23,7 +24,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SOPFLOW_SETTINGS=settings,
         SESSION_MINUTES=settings.session_minutes,
         SESSION_COOKIE_HTTPONLY=True,
@@ -39,6 +39,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["HTMX_AVAILABLE"] = (STATIC_VENDOR / "htmx.min.js").exists()
     if overrides:
         app.config.update(overrides)
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
     app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=app.config["SESSION_MINUTES"])
 
     _init_extensions(app)

@@ -1,0 +1,151 @@
+"""Who gets a task: a fixed person, a team's queue, round-robin, least-loaded, a role.
+
+Only active users are ever chosen. Round-robin turns are kept in the database
+(`round_robin_cursor`), locked while a batch is assigned, so turns stay fair
+across runs and processes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import OPEN_STATUSES, Role, RoundRobinCursor, Task, Team, User, team_members
+from models.sop_spec import Assignment
+from services.engine.sql import insert_ignore
+
+
+class AssignmentError(Exception):
+    """The rule names a team or person that does not exist or has nobody active."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a new task goes: a team (queue) and, unless it is a queue task, a person."""
+
+    team_id: int | None
+    assignee_id: int | None
+
+
+def team_id_for(session: Session, slug: str | None) -> int | None:
+    """Return the id of the team with `slug`; raise AssignmentError if there is none."""
+    if slug is None:
+        return None
+    team_id = session.scalar(select(Team.id).where(Team.slug == slug))
+    if team_id is None:
+        raise AssignmentError(f'no team with slug "{slug}"')
+    return team_id
+
+
+def active_pool(session: Session, team_id: int | None, role: Role | None = None) -> list[int]:
+    """Return the ids of active users in the team (and/or with the role), ascending."""
+    query = select(User.id).where(User.active.is_(True)).order_by(User.id)
+    if team_id is not None:
+        query = query.join(team_members, team_members.c.user_id == User.id).where(
+            team_members.c.team_id == team_id
+        )
+    if role is not None:
+        query = query.where(User.role == role)
+    return list(session.scalars(query))
+
+
+def open_task_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int]:
+    """Return each user's number of open tasks (users with none map to 0)."""
+    counts = dict.fromkeys(user_ids, 0)
+    if not user_ids:
+        return counts
+    query = (
+        select(Task.assignee_id, func.count())
+        .where(Task.assignee_id.in_(user_ids), Task.status.in_(OPEN_STATUSES))
+        .group_by(Task.assignee_id)
+    )
+    for user_id, count in session.execute(query):
+        counts[user_id] = count
+    return counts
+
+
+def _round_robin(session: Session, scope: str, pool: list[int], n: int) -> list[int]:
+    """Return `n` users from `pool` taking turns after the scope's last pick; save the last."""
+    session.execute(insert_ignore(session, RoundRobinCursor).values(scope=scope, last_user_id=None))
+    cursor = session.execute(
+        select(RoundRobinCursor).where(RoundRobinCursor.scope == scope).with_for_update()
+    ).scalar_one()
+    last = cursor.last_user_id
+    start = next((i for i, uid in enumerate(pool) if last is not None and uid > last), 0)
+    picks = [pool[(start + i) % len(pool)] for i in range(n)]
+    if picks:
+        cursor.last_user_id = picks[-1]
+    return picks
+
+
+def _least_loaded(session: Session, pool: list[int], n: int) -> list[int]:
+    """Return `n` picks, each going to whoever has the fewest open tasks at that point."""
+    heap = [(count, uid) for uid, count in open_task_counts(session, pool).items()]
+    heapq.heapify(heap)
+    picks = []
+    for _ in range(n):
+        count, uid = heapq.heappop(heap)
+        picks.append(uid)
+        heapq.heappush(heap, (count + 1, uid))
+    return picks
+
+
+def place_tasks(
+    session: Session, rule: Assignment | None, n: int, default_team: str | None
+) -> list[Placement]:
+    """Return where each of `n` new tasks goes under `rule` (None: the default team's queue).
+
+    A rule whose pool has nobody active puts the tasks in the team's queue rather
+    than losing them; a fixed user who is inactive or unknown raises AssignmentError.
+    """
+    if n == 0:
+        return []
+    team_id = team_id_for(session, (rule.team if rule else None) or default_team)
+    if rule is None or rule.strategy == "team_queue":
+        return [Placement(team_id, None)] * n
+    if rule.strategy == "fixed":
+        user_id = session.scalar(
+            select(User.id).where(func.lower(User.email) == rule.user.lower(), User.active)
+        )
+        if user_id is None:
+            raise AssignmentError(f'no active user "{rule.user}"')
+        return [Placement(team_id, user_id)] * n
+    pool = active_pool(session, team_id if rule.team else None, rule.role)
+    if not pool:
+        return [Placement(team_id, None)] * n
+    if rule.strategy == "least_loaded":
+        picks = _least_loaded(session, pool, n)
+    elif rule.strategy == "round_robin":
+        picks = _round_robin(session, f"team:{team_id}", pool, n)
+    else:  # role: round-robin among the role's active users
+        picks = _round_robin(session, f"role:{rule.role}:{team_id}", pool, n)
+    return [Placement(team_id, uid) for uid in picks]
+
+
+def place_escalation(
+    session: Session,
+    role: Role | None,
+    team: str | None,
+    user: str | None,
+    fallback_team: int | None,
+) -> Placement:
+    """Return where an escalated task goes: a person, the least-loaded active user with
+    the role (within the team if given), or the team's queue."""
+    team_id = team_id_for(session, team) if team else fallback_team
+    if user is not None:
+        user_id = session.scalar(
+            select(User.id).where(func.lower(User.email) == user.lower(), User.active)
+        )
+        if user_id is None:
+            raise AssignmentError(f'no active user "{user}"')
+        return Placement(team_id, user_id)
+    if role is None:
+        return Placement(team_id, None)
+    pool = active_pool(session, team_id if team else None, role)
+    if not pool:
+        raise AssignmentError(f"nobody active with role {role.value}")
+    return Placement(team_id, _least_loaded(session, pool, 1)[0])

@@ -1,0 +1,312 @@
+"""A run of an SOP: start it, process its subjects batch by batch, finish it.
+
+The Prefect flow calls these three in turn (each batch a retried Prefect
+task); `execute_run` does the same in-process for the CLI and tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, select, true
+from sqlalchemy.orm import Session
+
+from models import (
+    OPEN_STATUSES,
+    Actor,
+    RunStatus,
+    Site,
+    Sop,
+    SopRun,
+    Task,
+    TaskStatus,
+    acting_as,
+    utcnow,
+)
+from models.subject_kinds import subject_kind
+from services import deadlines
+from services.engine.planner import (
+    PreparedSpec,
+    RunContext,
+    cycle_of,
+    dedup_key,
+    plan_task,
+    short_error,
+    subject_applies,
+)
+from services.engine.progress import advance_many
+from services.engine.subjects import RecordView, SubjectRow, fetch_batch
+from services.engine.writer import existing_keys, write_tasks
+from services.sops.registry import latest_version, prepared_for
+
+BATCH_SIZE = 5000
+MAX_FAILURES_KEPT = 200
+
+
+class RunError(Exception):
+    """A run cannot start: unknown or disabled SOP, or a version that does not load."""
+
+
+@dataclass
+class BatchResult:
+    """What one batch did; `last_id` is None when there were no subjects left."""
+
+    last_id: int | None
+    created: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_timezone(detail: dict[str, Any]) -> str:
+    """Return the zone whose calendar date is the run's `today`."""
+    return detail.get("timezone") or "UTC"
+
+
+def start_run(
+    session: Session,
+    sop_slug: str,
+    trigger: str,
+    now: datetime | None = None,
+    inputs: dict[str, Any] | None = None,
+    subject_id: int | None = None,
+    timezone: str | None = None,
+    flow_run_id: str | None = None,
+) -> SopRun:
+    """Create the SopRun row (status running) for the SOP's newest version and return it.
+
+    `subject_id` narrows an event run to one subject; `timezone` narrows a
+    per-site-zone schedule to the sites in that zone and fixes the run's `today`.
+    """
+    sop = session.scalar(select(Sop).where(Sop.slug == sop_slug))
+    if sop is None:
+        raise RunError(f'no SOP "{sop_slug}" (run `sopflow sync` to load sop_definitions/)')
+    version = latest_version(session, sop.id)
+    if version is None:
+        raise RunError(f'SOP "{sop_slug}" has no loadable version: {sop.load_error}')
+    prepared_for(version)  # fail now, not in a batch, if the stored text does not load
+    now = now or utcnow()
+    zone = timezone if timezone and timezone != "site" else None
+    detail = {
+        "inputs": inputs or {},
+        "subject_id": subject_id,
+        "timezone": zone,
+        "today": deadlines.local_date(now, zone or "UTC").isoformat(),
+    }
+    run = SopRun(
+        sop_id=sop.id,
+        sop_version_id=version.id,
+        trigger=trigger,
+        trigger_detail=detail,
+        flow_run_id=flow_run_id,
+        status=RunStatus.RUNNING,
+        started_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def context_for(run: SopRun) -> RunContext:
+    """Return the run's fixed context (the same for every batch and retry)."""
+    detail = run.trigger_detail or {}
+    return RunContext(
+        sop_id=run.sop_id,
+        sop_slug=run.sop.slug,
+        version_id=run.sop_version_id,
+        run_id=run.id,
+        trigger=run.trigger,
+        now=run.started_at,
+        today=date.fromisoformat(detail["today"]),
+        inputs=detail.get("inputs") or {},
+    )
+
+
+def _where(run: SopRun, ctx: RunContext) -> Any:
+    prepared = prepared_for(run.version)
+    spec = prepared.spec
+    info = subject_kind(spec.subjects.kind)
+    model = info.model
+    detail = run.trigger_detail or {}
+    clauses = [spec.subjects.where_clause(ctx.today)]
+    if detail.get("subject_id") is not None:
+        clauses.append(model.id == int(detail["subject_id"]))
+    site_fk = model.id if info.site_column is None else getattr(model, info.site_column)
+    if detail.get("timezone"):
+        clauses.append(site_fk.in_(select(Site.id).where(Site.timezone == detail["timezone"])))
+    for spec_input in spec.manual_inputs:
+        value = ctx.inputs.get(spec_input.id)
+        if spec_input.type == "site" and value not in (None, ""):
+            clauses.append(site_fk == int(value))
+    return and_(true(), *clauses)
+
+
+def process_batch(
+    session: Session, run: SopRun, after_id: int, limit: int = BATCH_SIZE
+) -> BatchResult:
+    """Plan and write the tasks for the next `limit` subjects after `after_id`.
+
+    A subject whose expression or template fails is counted and listed (by id,
+    never by name) and the others carry on.
+    """
+    ctx = context_for(run)
+    prepared = prepared_for(run.version)
+    subjects = fetch_batch(
+        session, prepared.spec, _where(run, ctx), after_id, limit, prepared.needs_orm
+    )
+    if not subjects:
+        return BatchResult(last_id=None)
+    result = BatchResult(last_id=subjects[-1].id)
+    # Keys first: on a rerun almost every task exists, and planning it again
+    # (templates, deadlines) would be the bulk of the work.
+    wanted: list[tuple[SubjectRow, str, str, str]] = []  # (subject, cycle, step, key)
+    for subject in subjects:
+        try:
+            if not subject_applies(prepared, subject, ctx):
+                result.skipped += 1
+                continue
+            cycle = cycle_of(prepared, subject, ctx)
+        except Exception as exc:  # one bad subject must not stop the sweep
+            _fail(result, prepared, subject, exc)
+            continue
+        for step_id in prepared.roots:
+            key = dedup_key(ctx, step_id, prepared.kind.value, subject.id, cycle)
+            wanted.append((subject, cycle, step_id, key))
+    present = existing_keys(session, [key for *_, key in wanted])
+    rows: list[dict[str, Any]] = []
+    planned: dict[str, tuple[SubjectRow, str]] = {}
+    failed_subjects: set[int] = set()
+    for subject, cycle, step_id, key in wanted:
+        if key in present or subject.id in failed_subjects:
+            continue
+        try:
+            row = plan_task(prepared, step_id, subject, cycle, ctx)
+        except Exception as exc:  # one bad subject must not stop the sweep
+            failed_subjects.add(subject.id)
+            _fail(result, prepared, subject, exc)
+            continue
+        planned[key] = (subject, cycle)
+        rows.append(row)
+    # A subject that failed on one step gets none of its steps this time.
+    rows = [row for row in rows if row["subject_id"] not in failed_subjects]
+    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
+        inserted, unchanged = write_tasks(session, prepared, rows, checked=True)
+        # A skipped first step unlocks what waits for it, at once and set-wise.
+        skipped_roots = [
+            (*planned[row["dedup_key"]], row["step_id"])
+            for row in inserted
+            if row["status"] == TaskStatus.SKIPPED.value
+        ]
+        inserted += advance_many(session, prepared, ctx, skipped_roots, ctx.now)
+    result.created = sum(1 for r in inserted if r["status"] != TaskStatus.SKIPPED.value)
+    result.skipped += len(inserted) - result.created
+    result.unchanged = len(present) + unchanged
+    return result
+
+
+def _fail(result: BatchResult, prepared: PreparedSpec, subject: SubjectRow, exc: Exception) -> None:
+    """Count a subject's failure and keep its id (never its name) with the error."""
+    result.failed += 1
+    if len(result.failures) < MAX_FAILURES_KEPT:
+        result.failures.append(
+            {"subject": f"{prepared.kind.value}:{subject.id}", "error": short_error(exc)}
+        )
+
+
+def add_batch(run: SopRun, batch: BatchResult) -> None:
+    """Add a batch's counts to the run."""
+    run.created_count += batch.created
+    run.unchanged_count += batch.unchanged
+    run.skipped_count += batch.skipped
+    run.failed_count += batch.failed
+    if batch.failures:
+        kept = list(run.failures or [])
+        run.failures = (kept + batch.failures)[:MAX_FAILURES_KEPT]
+
+
+def cancel_stale_cycles(session: Session, run: SopRun) -> int:
+    """Cancel this SOP's open tasks whose subject has moved on to another cycle.
+
+    E.g. a patient renewed early: the card's expiry moved, so the tasks for the
+    old expiry are cancelled with the reason, not left dangling. Returns how many.
+    """
+    ctx = context_for(run)
+    prepared = prepared_for(run.version)
+    field_name = prepared.spec.subjects.cycle_field
+    if field_name is None:
+        return 0
+    model = subject_kind(prepared.kind).model
+    # Light rows first: only the few stale tasks are loaded as objects (and audited).
+    query = (
+        select(Task.id, Task.cycle, getattr(model, field_name))
+        .join(model, model.id == Task.subject_id)
+        .where(
+            Task.sop_id == run.sop_id,
+            Task.subject_type == prepared.kind,
+            Task.status.in_(OPEN_STATUSES),
+        )
+    )
+    stale: dict[int, Any] = {}
+    for task_id, cycle, value in session.execute(query):
+        if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
+            stale[task_id] = value
+    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
+        for task in session.scalars(select(Task).where(Task.id.in_(stale))):
+            value = stale[task.id]
+            task.status = TaskStatus.CANCELLED
+            task.cancel_reason = (
+                f"{field_name} changed to {value}: this task was for {task.cycle}"
+                if value is not None
+                else f"{field_name} was cleared"
+            )
+            task.revision += 1
+    return len(stale)
+
+
+def finish_run(session: Session, run: SopRun, error: str | None = None) -> SopRun:
+    """Cancel stale cycles, close the run with its status, and return it."""
+    if error is None:
+        run.cancelled_count = cancel_stale_cycles(session, run)
+    run.status = RunStatus.FAILED if error else RunStatus.COMPLETED
+    run.error = error
+    run.finished_at = utcnow()
+    return run
+
+
+def execute_run(
+    session: Session, run: SopRun, batch_size: int = BATCH_SIZE, commit: bool = True
+) -> SopRun:
+    """Process every batch and finish the run, committing after each batch.
+
+    With `commit=False` everything stays in the caller's transaction (a dry
+    run reads what it did, then rolls back).
+    """
+    save = session.commit if commit else session.flush
+    # Tests of crash recovery slow batches down to kill a run midway.
+    pause = float(os.environ.get("SOPFLOW_SLOW_BATCH_SECONDS") or 0)
+    after_id = 0
+    try:
+        while True:
+            batch = process_batch(session, run, after_id, batch_size)
+            if batch.last_id is None:
+                break
+            add_batch(run, batch)
+            save()
+            after_id = batch.last_id
+            if pause:
+                time.sleep(pause)
+        finish_run(session, run)
+    except Exception as exc:
+        if not commit:
+            raise
+        session.rollback()
+        finish_run(session, run, error=short_error(exc))
+        session.commit()
+        raise
+    save()
+    return run

@@ -1,0 +1,162 @@
+"""Completing a step moves the SOP forward; escalation climbs the ladder at frozen times."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models import Evidence, Task, TaskEvent, TaskStatus
+from services.engine.escalation import escalation_sweep
+from services.engine.sweep import execute_run, start_run
+from services.tasks.actions import TaskActionError, complete_task, ensure_checklist, tick
+from tests.support.world import RENEWAL, TODAY, add_patient, build_world, load_sop
+
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def sweep(session, now=NOW):
+    run = start_run(session, "test-renewal", "schedule", now=now)
+    session.commit()
+    return execute_run(session, run)
+
+
+def only(session, step_id):
+    (task,) = session.scalars(select(Task).where(Task.step_id == step_id)).all()
+    return task
+
+
+def tick_all(session, task, user):
+    for item in ensure_checklist(session, task):
+        tick(session, item, user, True)
+
+
+def test_completion_creates_the_next_step_due_from_the_completion(session):
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
+    )
+    load_sop(session, RENEWAL)
+    sweep(session)
+    remind = only(session, "remind")
+    va = session.get(type(world.vas[0]), remind.assignee_id)
+
+    with pytest.raises(TaskActionError, match="Tick the required checklist items first: Send"):
+        complete_task(session, remind, va, now=NOW)
+    session.rollback()
+    assert session.scalars(select(Task).where(Task.step_id == "package")).all() == []
+
+    tick_all(session, remind, va)
+    # Wednesday 2026-11-25 + 3 business days: Thanksgiving and the day after are FL holidays.
+    done_at = datetime(2026, 11, 25, 15, tzinfo=UTC)
+    completion = complete_task(session, remind, va, now=done_at)
+    session.commit()
+    package = only(session, "package")
+    assert completion.created == [package.id]
+    assert package.due_on == date(2026, 12, 2)
+    assert package.status is TaskStatus.OPEN and package.sop_version_id == remind.sop_version_id
+    assert remind.status is TaskStatus.DONE and remind.completed_by_id == va.id
+    kinds = [
+        e.kind for e in session.scalars(select(TaskEvent).where(TaskEvent.task_id == remind.id))
+    ]
+    assert kinds == ["checklist", "checklist", "completed"]
+
+
+def test_false_condition_skips_a_step_records_why_and_unblocks_nothing_twice(session):
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=False
+    )
+    load_sop(session, RENEWAL)
+    sweep(session)
+    remind = only(session, "remind")
+    tick_all(session, remind, world.vas[0])
+    complete_task(session, remind, world.vas[0], now=NOW)
+    package = only(session, "package")
+    complete_task(session, package, world.vas[0], now=NOW)
+    session.commit()
+    confirm = only(session, "confirm")
+    assert confirm.status is TaskStatus.SKIPPED
+    assert confirm.cancel_reason == "Skipped: condition `subject.consent_email` was false"
+    sweep(session)  # a rerun re-creates nothing
+    assert len(session.scalars(select(Task)).all()) == 3
+
+
+def test_approval_steps_need_the_role_and_evidence_gates(session):
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
+    )
+    text = RENEWAL.replace(
+        "    approval: {role: manager}",
+        "    approval: {role: manager}\n    evidence: {required: true, kind: any}",
+    )
+    load_sop(session, text)
+    sweep(session)
+    remind = only(session, "remind")
+    tick_all(session, remind, world.vas[0])
+    complete_task(session, remind, world.vas[0], now=NOW)
+    complete_task(session, only(session, "package"), world.vas[1], now=NOW)
+    confirm = only(session, "confirm")
+    with pytest.raises(TaskActionError) as refused:
+        complete_task(session, confirm, world.vas[0], now=NOW)
+    assert "needs evidence" in str(refused.value) and "Only a manager" in str(refused.value)
+    session.add(Evidence(task_id=confirm.id, kind="link", url="https://registry.example.test/x"))
+    session.flush()
+    session.refresh(confirm)
+    complete_task(session, confirm, world.manager, now=NOW)
+    assert confirm.status is TaskStatus.DONE
+
+
+def test_escalation_ladder_at_frozen_times_is_idempotent(session):
+    world = build_world(session)
+    add_patient(session, world.fl, 1, card_expires_on=date(2026, 12, 31))
+    load_sop(session, RENEWAL)
+    sweep(session, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    task = only(session, "remind")
+    assert task.due_on == date(2026, 11, 16)  # Monday; overdue from 17 Nov 05:00Z
+    first_assignee = task.assignee_id
+
+    def at(day, hour=12):
+        report = escalation_sweep(session, datetime(2026, 11, day, hour, tzinfo=UTC))
+        session.commit()
+        return report
+
+    assert at(16, 4).warned == []  # 25 hours ahead: not yet
+    assert at(16, 6).warned == [task.id]  # within a day of the deadline
+    assert at(16, 7).warned == []  # once
+    assert at(17).reminded == [task.id]
+    assert at(17, 13).reminded == []  # a sweep a minute (an hour) later: nothing again
+    assert at(18).reminded == [task.id]
+    assert at(19).escalated == []  # 2 business days overdue: not yet
+    report = at(20)  # 3 business days after the deadline
+    assert report.escalated == [task.id]
+    assert at(20, 13).escalated == []
+    session.refresh(task)
+    assert task.escalation_level == 1 and task.assignee_id == world.manager.id
+    events = session.scalars(
+        select(TaskEvent).where(TaskEvent.task_id == task.id).order_by(TaskEvent.id)
+    ).all()
+    assert [e.kind for e in events] == [
+        "warned",
+        "reminded",
+        "reminded",
+        "reminded",
+        "reminded",
+        "escalated",
+    ]
+    assert events[-1].detail["from_assignee_id"] == first_assignee
+    assert events[-1].detail["notify"] == ["managers"]
+
+
+def test_snoozed_tasks_are_not_escalated(session):
+    world = build_world(session)
+    add_patient(session, world.fl, 1, card_expires_on=date(2026, 12, 31))
+    load_sop(session, RENEWAL)
+    sweep(session, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    task = only(session, "remind")
+    task.snoozed_until = datetime(2026, 11, 30, tzinfo=UTC)
+    session.commit()
+    report = escalation_sweep(session, datetime(2026, 11, 25, 12, tzinfo=UTC))
+    assert (report.warned, report.reminded, report.escalated) == ([], [], [])

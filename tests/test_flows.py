@@ -1,0 +1,142 @@
+"""Real Prefect flow runs: through the shared test harness, and `sopflow serve` firing a cron."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from models import SopRun, Task
+from tests.support.world import RENEWAL, add_patient, build_world, load_sop
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.prefect
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():  # type: ignore[no-untyped-def]
+    """One temporary Prefect server for the whole session (it takes seconds to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_run_sop_flow_creates_tasks_and_records_the_flow_run(
+    prefect_harness, session, database_url, monkeypatch
+):
+    from prefect import get_client
+
+    from flows.runs import run_sop
+    from models import utcnow
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    world = build_world(session)
+    today = utcnow().date()
+    for i in range(7):
+        add_patient(session, world.fl, i, card_expires_on=today + timedelta(days=20 + i))
+    session.commit()
+    load_sop(session, RENEWAL)
+
+    counts = run_sop(sop_id="test-renewal", trigger="manual", batch_size=3)
+    assert counts["created"] == 7 and counts["failed"] == 0
+    run = session.get(SopRun, counts["run_id"])
+    assert run.status.value == "completed" and run.flow_run_id
+    assert session.scalar(select(Task.run_id).limit(1)) == run.id
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run.flow_run_id)
+    assert flow_run.name == "test-renewal · manual"
+    assert flow_run.state.is_completed()
+
+    again = run_sop(sop_id="test-renewal", trigger="manual")
+    assert (again["created"], again["unchanged"]) == (0, 7)
+
+
+def test_escalate_flow_runs(prefect_harness, session, database_url, monkeypatch):
+    from flows.escalation import escalate
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    build_world(session)
+    assert escalate() == {"warned": 0, "reminded": 0, "escalated": 0, "errors": 0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_fires_a_one_minute_cron(session, database_url, backend, tmp_path):
+    if backend != "sqlite":
+        pytest.skip("one backend is enough for this slow end-to-end check")
+    from models import utcnow
+    from sopflow.prefect_server import healthy
+
+    world = build_world(session)
+    add_patient(session, world.fl, 1, card_expires_on=utcnow().date() + timedelta(days=20))
+    session.commit()
+    sop_dir = tmp_path / "sops"
+    sop_dir.mkdir()
+    (sop_dir / "every-minute.yaml").write_text(
+        RENEWAL.replace("id: test-renewal", "id: every-minute").replace(
+            'cron: "0 7 * * *", timezone: site', 'cron: "* * * * *", timezone: UTC'
+        )
+    )
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SOPFLOW_INSTANCE": str(tmp_path),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "SOPFLOW_SOP_DIR": str(sop_dir),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+    }
+    prefect_bin = str(Path(sys.executable).with_name("prefect"))
+    server = subprocess.Popen(
+        [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    scheduler = None
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy(env["PREFECT_API_URL"]):
+            assert time.monotonic() < deadline, "Prefect server did not start"
+            time.sleep(0.5)
+        scheduler = subprocess.Popen(
+            [sys.executable, "-m", "sopflow.cli", "serve", "--reload-seconds", "0"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 150
+        fired = None
+        while fired is None and time.monotonic() < deadline:
+            time.sleep(2)
+            session.rollback()
+            fired = session.scalar(
+                select(SopRun).where(SopRun.trigger == "schedule", SopRun.status == "completed")
+            )
+        assert fired is not None, "no scheduled run completed within 150 s"
+        assert fired.flow_run_id and fired.trigger_detail["timezone"] == "UTC"
+    finally:
+        for process in (scheduler, server):
+            if process is not None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
