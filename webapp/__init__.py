@@ -61,7 +61,7 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import errors, health
+    from webapp import errors, health, nav
     from webapp.auth import bp as auth_bp
     from webapp.board import bp as board_bp
 
@@ -69,3 +69,4 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(board_bp)
     app.register_blueprint(health.bp)
     errors.register(app)
+    nav.register(app)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from models import db
 from services.tasks.queries import open_tasks_for_user
+from webapp.policy import allow_any_signed_in
 
 bp = Blueprint("board", __name__)
 
 
 @bp.get("/")
-@login_required
+@allow_any_signed_in
 def index() -> ResponseReturnValue:
     """Show the signed-in user's open tasks, overdue and soonest due first."""
     tasks = open_tasks_for_user(db.session, current_user.id, limit=200)
