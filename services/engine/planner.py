@@ -17,7 +17,7 @@ from models.durations import Duration
 from models.sop_spec import DueRule, SopSpec, Step
 from services import deadlines
 from services.engine.fast_templates import Render, renderer
-from services.engine.subjects import SubjectRow, needs_orm
+from services.engine.subjects import SubjectRow, referenced_relationships
 from services.sop_validation import RunInfo, sandbox_environment, template_context
 
 MAX_TITLE = 300
@@ -77,7 +77,7 @@ class PreparedSpec:
         for step in spec.steps:
             for before in step.after:
                 self.successors[before].append(step.id)
-        self.needs_orm = needs_orm(spec)
+        self.relationships = referenced_relationships(spec)
 
 
 def context_for(subject: SubjectRow, ctx: RunContext) -> dict[str, Any]:

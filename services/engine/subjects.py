@@ -1,42 +1,31 @@
-"""Reading subjects for a run: batches by keyset, as light rows with a template view."""
+"""Reading subjects for a run: keyset batches of light rows, with a template view.
+
+Rows come from Core SELECTs (an ORM object costs several times more to build).
+The relationships that templates and expressions read (`subject.caregivers`,
+`subject.physician.npi`) are loaded for a whole batch with one query each,
+and only for the subjects that need planning.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, inspect, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import RelationshipProperty, Session
 
 from models import Site, SubjectKind
 from models.sop_spec import SopSpec
 from models.subject_kinds import SubjectKindInfo, subject_kind
+from services.sop_validation.templates import RecordView
 
 SITE_PREFIX = "site__"
-
-
-class RecordView:
-    """A read-only attribute view of a row's mapping, for templates and expressions.
-
-    Jinja's sandbox reads attributes; a Core row is much cheaper to fetch than an
-    ORM object, so sweeps over many subjects read rows and wrap them in this.
-    """
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._values = values
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __repr__(self) -> str:
-        return f"<record {self._values.get('ref', '?')}>"
+DEFAULT_TIMEZONE = "America/New_York"
+DEFAULT_CALENDAR = "US"
 
 
 @dataclass(frozen=True)
@@ -49,113 +38,197 @@ class SubjectRow:
     site_state: str | None
     site_timezone: str
     site_calendar: str
-    view: Any  # what templates see as `subject`
-    site_view: Any  # what templates see as `site`
+    view: RecordView  # what templates see as `subject`
+    site_view: RecordView  # what templates see as `site`
 
     def value(self, field: str) -> Any:
         """Return the subject's column `field`."""
         return getattr(self.view, field)
 
 
-DEFAULT_TIMEZONE = "America/New_York"
-DEFAULT_CALENDAR = "US"
+def _relationships(info: SubjectKindInfo) -> dict[str, RelationshipProperty[Any]]:
+    return {rel.key: rel for rel in inspect(info.model).relationships if rel.key != "site"}
 
 
-def _relationship_names(info: SubjectKindInfo) -> set[str]:
-    return {rel.key for rel in inspect(info.model).relationships} - {"site"}
-
-
-def needs_orm(spec: SopSpec) -> bool:
-    """Return True when a template or expression reads a relationship of the subject
-    (`subject.physician.npi`), which light rows do not carry."""
-    info = subject_kind(spec.subjects.kind)
-    names = _relationship_names(info)
+@cache
+def _referenced(spec_sources: tuple[str, ...], names: tuple[str, ...]) -> frozenset[str]:
     if not names:
-        return False
-    pattern = re.compile(r"subject\.(" + "|".join(map(re.escape, sorted(names))) + r")\b")
+        return frozenset()
+    pattern = re.compile(r"subject\.(" + "|".join(map(re.escape, names)) + r")\b")
+    return frozenset(m.group(1) for text in spec_sources for m in pattern.finditer(text))
+
+
+def referenced_relationships(spec: SopSpec, subject_level_only: bool = False) -> frozenset[str]:
+    """Return the relationship names of the subject that the spec's templates and
+    expressions read (only the subject-level `when:` if `subject_level_only`)."""
+    info = subject_kind(spec.subjects.kind)
     sources = [spec.subjects.when or ""]
-    for step in spec.steps:
-        sources += [step.title, step.description or "", step.when or ""]
-    return any(pattern.search(text) for text in sources)
+    if not subject_level_only:
+        for step in spec.steps:
+            sources += [step.title, step.description or "", step.when or ""]
+    return _referenced(tuple(sources), tuple(sorted(_relationships(info))))
 
 
-def base_query(info: SubjectKindInfo, orm: bool) -> Select[Any]:
+def base_query(info: SubjectKindInfo) -> Select[Any]:
     """Return the SELECT of subjects of `info.kind` with their site's columns."""
     model = info.model
-    site_cols = [c.label(SITE_PREFIX + c.key) for c in Site.__table__.c]
     if info.kind is SubjectKind.SITE:
-        return select(model) if orm else select(*model.__table__.c)
+        return select(*model.__table__.c)
+    site_cols = [c.label(SITE_PREFIX + c.key) for c in Site.__table__.c]
     site_fk = getattr(model, info.site_column or "site_id")
-    if orm:
-        relationship_names = _relationship_names(info)
-        options = [selectinload(getattr(model, name)) for name in sorted(relationship_names)]
-        return (
-            select(model)
-            .options(selectinload(model.site), *options)
-            .join(Site, Site.id == site_fk, isouter=True)
-        )
     return select(*model.__table__.c, *site_cols).join(Site, Site.id == site_fk, isouter=True)
 
 
-def _site_from(values: dict[str, Any]) -> dict[str, Any]:
-    return {k.removeprefix(SITE_PREFIX): v for k, v in values.items() if k.startswith(SITE_PREFIX)}
-
-
-def to_subject(info: SubjectKindInfo, item: Any) -> SubjectRow:
-    """Return the SubjectRow for a Core row mapping or an ORM object of kind `info`."""
-    if isinstance(item, dict):
-        values = {k: v for k, v in item.items() if not k.startswith(SITE_PREFIX)}
-        site_values = values if info.kind is SubjectKind.SITE else _site_from(item)
-        site_view = RecordView({**site_values, "ref": f"S-{site_values.get('id')}"})
-        values["ref"] = f"{info.ref_prefix}{values['id']}"
-        values["site"] = site_view
-        view: Any = RecordView(values)
-        if info.kind is SubjectKind.SITE:
-            site_view = view
+def _subject(info: SubjectKindInfo, values: dict[str, Any], site_view: RecordView) -> SubjectRow:
+    values["ref"] = f"{info.ref_prefix}{values['id']}"
+    if info.kind is SubjectKind.SITE:
+        view = site_view = RecordView(values)
     else:
-        view = item
-        site_view = item if info.kind is SubjectKind.SITE else item.site
-        site_values = {
-            "id": getattr(site_view, "id", None),
-            "state": getattr(site_view, "state", None),
-            "timezone": getattr(site_view, "timezone", None),
-            "holiday_calendar": getattr(site_view, "holiday_calendar", None),
-        }
+        values["site"] = site_view
+        view = RecordView(values)
+    site = site_view._values  # our own view class: reading its dict is fine here
     return SubjectRow(
-        id=view.id,
-        ref=info.ref_for(view),
-        site_id=site_values.get("id"),
-        site_state=site_values.get("state"),
-        site_timezone=site_values.get("timezone") or DEFAULT_TIMEZONE,
-        site_calendar=site_values.get("holiday_calendar") or DEFAULT_CALENDAR,
+        id=values["id"],
+        ref=values["ref"],
+        site_id=site.get("id"),
+        site_state=site.get("state"),
+        site_timezone=site.get("timezone") or DEFAULT_TIMEZONE,
+        site_calendar=site.get("holiday_calendar") or DEFAULT_CALENDAR,
         view=view,
         site_view=site_view,
     )
 
 
+def _rows_to_subjects(info: SubjectKindInfo, result: Any) -> list[SubjectRow]:
+    """Build SubjectRows from a `base_query` result; rows of one site share its view."""
+    keys = list(result.keys())
+    n = len(info.model.__table__.c)
+    own, site_keys = keys[:n], [k.removeprefix(SITE_PREFIX) for k in keys[n:]]
+    sites: dict[Any, RecordView] = {}
+    subjects = []
+    for row in result:
+        values = dict(zip(own, row[:n], strict=True))
+        site_view = sites.get(row[n]) if site_keys else None
+        if site_view is None and site_keys:
+            site_values = dict(zip(site_keys, row[n:], strict=True))
+            site_view = sites[row[n]] = RecordView({**site_values, "ref": f"S-{row[n]}"})
+        subjects.append(_subject(info, values, site_view or RecordView({})))
+    return subjects
+
+
+# Columns of people's accounts a template may read; never hashes or nonces.
+USER_COLUMNS = ("id", "name", "email", "role", "active")
+
+
+class _Columns:
+    """A table's readable columns, shaped like a Table for the queries below."""
+
+    def __init__(self, table: Any) -> None:
+        self.c = [c for c in table.c if table.name != "user_account" or c.key in USER_COLUMNS]
+
+
+def _readable(table: Any) -> _Columns:
+    return _Columns(table)
+
+
+def _views(rows: Iterable[Any], prefix: str = "") -> list[RecordView]:
+    out = []
+    for row in rows:
+        values = dict(row)
+        if prefix and "id" in values:
+            values["ref"] = f"{prefix}{values['id']}"
+        out.append(RecordView(values))
+    return out
+
+
+def _ref_prefix(model: Any) -> str:
+    for kind in SubjectKind:
+        if subject_kind(kind).model is model:
+            return subject_kind(kind).ref_prefix
+    return ""
+
+
+def _attach(view: RecordView, name: str, value: Any) -> None:
+    # Set on the underlying dict: RecordView has no public setter, so that a
+    # template can never change what it reads.
+    view._values[name] = value
+
+
+def attach_relationships(
+    session: Session, info: SubjectKindInfo, subjects: Sequence[SubjectRow], names: Iterable[str]
+) -> None:
+    """Load relationships `names` for all `subjects` (one query per relationship) and set
+    them on each subject's view: a list for to-many, a record or None for to-one."""
+    if not subjects:
+        return
+    relationships = _relationships(info)
+    for name in sorted(names):
+        rel = relationships[name]
+        target = rel.mapper.class_
+        table = _readable(target.__table__)
+        prefix = _ref_prefix(target)
+        if rel.secondary is not None:  # many-to-many through an association table
+            (local_pair,) = rel.synchronize_pairs
+            (remote_pair,) = rel.secondary_synchronize_pairs
+            owner_col = local_pair[1]
+            query = (
+                select(owner_col.label("_owner"), *table.c)
+                .join(rel.secondary, remote_pair[0] == remote_pair[1])
+                .where(owner_col.in_([s.id for s in subjects]))
+            )
+            grouped: dict[int, list[RecordView]] = defaultdict(list)
+            for row in session.execute(query).mappings():
+                values = dict(row)
+                owner = values.pop("_owner")
+                grouped[owner].extend(_views([values], prefix))
+            for subject in subjects:
+                _attach(subject.view, name, grouped.get(subject.id, []))
+        elif rel.uselist:  # one-to-many
+            ((remote_col, fk_col),) = [(p[0], p[1]) for p in rel.synchronize_pairs]
+            query = select(*table.c).where(fk_col.in_([s.id for s in subjects]))
+            grouped = defaultdict(list)
+            for view in _views(session.execute(query).mappings(), prefix):
+                grouped[getattr(view, fk_col.key)].append(view)
+            for subject in subjects:
+                _attach(subject.view, name, grouped.get(subject.id, []))
+        else:  # many-to-one
+            ((remote_col, fk_col),) = [(p[0], p[1]) for p in rel.synchronize_pairs]
+            keys = {subject.value(fk_col.key) for subject in subjects} - {None}
+            found = {}
+            if keys:
+                query = select(*table.c).where(remote_col.in_(keys))
+                found = {v.id: v for v in _views(session.execute(query).mappings(), prefix)}
+            for subject in subjects:
+                _attach(subject.view, name, found.get(subject.value(fk_col.key)))
+
+
 def fetch_batch(
-    session: Session, spec: SopSpec, where: Any, after_id: int, limit: int, orm: bool
+    session: Session, spec: SopSpec, where: Any, after_id: int, limit: int
 ) -> list[SubjectRow]:
     """Return up to `limit` matching subjects with id > `after_id`, by ascending id.
 
     Keyset pages (not OFFSET, not one long cursor) so that each batch is its own
     query and its own transaction: a crash loses at most the batch in flight.
+    Relationships read by the subject-level `when:` are attached here; the rest
+    by the caller, for the subjects it plans (see `attach_relationships`).
     """
     info = subject_kind(spec.subjects.kind)
     model = info.model
-    query = base_query(info, orm).where(where, model.id > after_id).order_by(model.id).limit(limit)
-    if orm:
-        return [to_subject(info, obj) for obj in session.scalars(query)]
-    return [to_subject(info, dict(row)) for row in session.execute(query).mappings()]
+    query = base_query(info).where(where, model.id > after_id).order_by(model.id).limit(limit)
+    subjects = _rows_to_subjects(info, session.execute(query))
+    attach_relationships(session, info, subjects, referenced_relationships(spec, True))
+    return subjects
 
 
 def fetch_one(session: Session, spec: SopSpec, subject_id: int) -> SubjectRow | None:
-    """Return one subject by id (whatever the filter says), or None if it is gone."""
+    """Return one subject by id (whatever the filter says) with the relationships the
+    spec reads, or None if it is gone."""
     info = subject_kind(spec.subjects.kind)
-    query = base_query(info, orm=True).where(info.model.id == subject_id)
-    obj = session.scalars(query).first()
-    return to_subject(info, obj) if obj is not None else None
-
-
-def ids_of(subjects: Sequence[SubjectRow]) -> list[int]:
-    return [s.id for s in subjects]
+    found = _rows_to_subjects(
+        info, session.execute(base_query(info).where(info.model.id == subject_id))
+    )
+    if not found:
+        return None
+    subject = found[0]
+    attach_relationships(session, info, [subject], referenced_relationships(spec))
+    return subject

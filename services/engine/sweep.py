@@ -39,7 +39,12 @@ from services.engine.planner import (
     subject_applies,
 )
 from services.engine.progress import advance_many
-from services.engine.subjects import RecordView, SubjectRow, fetch_batch
+from services.engine.subjects import (
+    RecordView,
+    SubjectRow,
+    attach_relationships,
+    fetch_batch,
+)
 from services.engine.writer import existing_keys, write_tasks
 from services.sops.registry import latest_version, prepared_for
 
@@ -156,9 +161,7 @@ def process_batch(
     """
     ctx = context_for(run)
     prepared = prepared_for(run.version)
-    subjects = fetch_batch(
-        session, prepared.spec, _where(run, ctx), after_id, limit, prepared.needs_orm
-    )
+    subjects = fetch_batch(session, prepared.spec, _where(run, ctx), after_id, limit)
     if not subjects:
         return BatchResult(last_id=None)
     result = BatchResult(last_id=subjects[-1].id)
@@ -178,6 +181,10 @@ def process_batch(
             key = dedup_key(ctx, step_id, prepared.kind.value, subject.id, cycle)
             wanted.append((subject, cycle, step_id, key))
     present = existing_keys(session, [key for *_, key in wanted])
+    to_plan = {s.id: s for s, *_, key in wanted if key not in present}
+    attach_relationships(
+        session, subject_kind(prepared.kind), list(to_plan.values()), prepared.relationships
+    )
     rows: list[dict[str, Any]] = []
     planned: dict[str, tuple[SubjectRow, str]] = {}
     failed_subjects: set[int] = set()
