@@ -74,15 +74,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _prefect_database(database_url: str) -> str | None:
+    """Return an asyncpg URL of a fresh database for the Prefect server beside the test
+    database on PostgreSQL (Prefect's production shape), or None on SQLite."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    name = f"{url.database}_prefect"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    prefect_url = url.set(drivername="postgresql+asyncpg", database=name)
+    return prefect_url.render_as_string(hide_password=False)
+
+
 @pytest.mark.slow
-def test_serve_fires_a_one_minute_cron(session, database_url, backend, tmp_path):
-    if backend != "sqlite":
-        pytest.skip("one backend is enough for this slow end-to-end check")
-    from models import utcnow
+def test_serve_fires_a_cron_and_events_start_the_deployment(
+    session, database_url, backend, tmp_path
+):
+    """`sopflow serve` against a real `prefect server start` (on PostgreSQL when the
+    suite has it): a one-minute cron fires, and a domain event starts the deployment."""
+    if backend == "sqlite" and os.environ.get("SOPFLOW_TEST_DATABASE_URL"):
+        pytest.skip("runs once, on PostgreSQL, when the suite has it")
+    from flows.dispatch import start_runs_for
+    from models import DisposalRecord, utcnow
+    from services.events import DomainEvent
     from sopflow.prefect_server import healthy
 
     world = build_world(session)
     add_patient(session, world.fl, 1, card_expires_on=utcnow().date() + timedelta(days=20))
+    waste = DisposalRecord(
+        site_id=world.fl.id,
+        source_type="plant",
+        tag="1A40603000000001",
+        weight=10,
+        unit="g",
+        reason="pruning",
+        method="compost",
+    )
+    session.add(waste)
     session.commit()
     sop_dir = tmp_path / "sops"
     sop_dir.mkdir()
@@ -90,6 +125,9 @@ def test_serve_fires_a_one_minute_cron(session, database_url, backend, tmp_path)
         RENEWAL.replace("id: test-renewal", "id: every-minute").replace(
             'cron: "0 7 * * *", timezone: site', 'cron: "* * * * *", timezone: UTC'
         )
+    )
+    (sop_dir / "disposal-logging.yaml").write_text(
+        (ROOT / "sop_definitions" / "disposal-logging.yaml").read_text()
     )
     port = free_port()
     env = {
@@ -102,14 +140,31 @@ def test_serve_fires_a_one_minute_cron(session, database_url, backend, tmp_path)
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_RUNNER_POLL_FREQUENCY": "2",
     }
+    server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    prefect_db = _prefect_database(database_url)
+    if prefect_db:
+        server_env["PREFECT_API_DATABASE_CONNECTION_URL"] = prefect_db
     prefect_bin = str(Path(sys.executable).with_name("prefect"))
     server = subprocess.Popen(
         [prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env={k: v for k, v in env.items() if k != "PREFECT_API_URL"},
+        env=server_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     scheduler = None
+
+    def wait_for_run(trigger: str, seconds: float) -> SopRun | None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            session.rollback()
+            found = session.scalar(
+                select(SopRun).where(SopRun.trigger == trigger, SopRun.status == "completed")
+            )
+            if found is not None:
+                return found
+            time.sleep(2)
+        return None
+
     try:
         deadline = time.monotonic() + 120
         while not healthy(env["PREFECT_API_URL"]):
@@ -122,16 +177,31 @@ def test_serve_fires_a_one_minute_cron(session, database_url, backend, tmp_path)
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 150
-        fired = None
-        while fired is None and time.monotonic() < deadline:
-            time.sleep(2)
-            session.rollback()
-            fired = session.scalar(
-                select(SopRun).where(SopRun.trigger == "schedule", SopRun.status == "completed")
-            )
+        fired = wait_for_run("schedule", 150)
         assert fired is not None, "no scheduled run completed within 150 s"
         assert fired.flow_run_id and fired.trigger_detail["timezone"] == "UTC"
+
+        # The event path: with PREFECT_API_URL set, the listener starts the served
+        # deployment (run_deployment, timeout=0) instead of running in-process.
+        old = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
+        try:
+            started = start_runs_for(DomainEvent("disposal.logged", waste.id), session.get_bind())
+        finally:
+            if old is None:
+                os.environ.pop("PREFECT_API_URL")
+            else:
+                os.environ["PREFECT_API_URL"] = old
+        assert started == ["disposal-logging"]
+        by_event = wait_for_run("event", 90)
+        assert by_event is not None and by_event.flow_run_id
+        assert by_event.trigger_detail["subject_id"] == waste.id
+        assert (
+            session.scalar(
+                select(Task).where(Task.subject_id == waste.id, Task.subject_type == "disposal")
+            )
+            is not None
+        )
     finally:
         for process in (scheduler, server):
             if process is not None:
