@@ -1,0 +1,71 @@
+"""Assignment strategies: fixed, team queue, round-robin, least-loaded, role; only active users."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import Role, TaskStatus
+from models.sop_spec import Assignment
+from services.assignment import AssignmentError, place_escalation, place_tasks
+from tests.support.factories import make_sop_version, make_task
+from tests.support.world import build_world
+
+
+def test_team_queue_leaves_tasks_unassigned_in_the_team(session):
+    world = build_world(session)
+    rule = Assignment(strategy="team_queue", team="patient-services")
+    placements = place_tasks(session, rule, 3, "compliance")
+    assert {(p.team_id, p.assignee_id) for p in placements} == {(world.patient_services.id, None)}
+
+
+def test_no_rule_means_the_owner_teams_queue(session):
+    world = build_world(session)
+    (placement,) = place_tasks(session, None, 1, "compliance")
+    assert (placement.team_id, placement.assignee_id) == (world.compliance.id, None)
+
+
+def test_fixed_user_must_be_active(session):
+    world = build_world(session)
+    rule = Assignment(strategy="fixed", user="VA2@example.test", team="patient-services")
+    assert {p.assignee_id for p in place_tasks(session, rule, 2, None)} == {world.vas[1].id}
+    gone = Assignment(strategy="fixed", user="gone@example.test")
+    with pytest.raises(AssignmentError, match=r'no active user "gone@example\.test"'):
+        place_tasks(session, gone, 1, None)
+
+
+def test_least_loaded_fills_the_emptiest_first(session):
+    world = build_world(session)
+    version = make_sop_version(session)
+    a, b, c = world.vas
+    for _ in range(3):
+        make_task(session, version, assignee_id=a.id)
+    make_task(session, version, assignee_id=b.id)
+    make_task(session, version, assignee_id=c.id, status=TaskStatus.DONE)  # not open
+    session.commit()
+    rule = Assignment(strategy="least_loaded", team="patient-services", role="va")
+    picks = [p.assignee_id for p in place_tasks(session, rule, 4, None)]
+    # open counts a=3, b=1, c=0 → c, c (now 2 vs b 1) → b, then b/c tie → by id
+    assert picks == [c.id, b.id, c.id, b.id]
+
+
+def test_round_robin_skips_inactive_and_resumes_after_the_last_pick(session):
+    world = build_world(session)
+    rule = Assignment(strategy="round_robin", team="patient-services", role="va")
+    first = [p.assignee_id for p in place_tasks(session, rule, 2, None)]
+    session.commit()
+    world.vas[2].active = False
+    session.commit()
+    second = [p.assignee_id for p in place_tasks(session, rule, 3, None)]
+    ids = [u.id for u in world.vas]
+    assert first == ids[:2]
+    assert second == [ids[0], ids[1], ids[0]]  # the inactive third VA is skipped
+
+
+def test_role_strategy_and_escalation_target(session):
+    world = build_world(session)
+    rule = Assignment(strategy="role", role="manager", team="patient-services")
+    assert {p.assignee_id for p in place_tasks(session, rule, 2, None)} == {world.manager.id}
+    target = place_escalation(session, Role.ADMIN, None, None, world.compliance.id)
+    assert (target.team_id, target.assignee_id) == (world.compliance.id, world.admin.id)
+    with pytest.raises(AssignmentError, match="nobody active with role va"):
+        place_escalation(session, Role.VA, "compliance", None, None)
