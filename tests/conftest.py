@@ -34,12 +34,33 @@ from tests.support.databases import (
 )
 
 
+def _backend_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec else None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under REQUIRE_POSTGRES / REQUIRE_BROWSER, a skip of those tests is a failure."""
-    if os.environ.get("REQUIRE_POSTGRES") == "1" and not os.environ.get(
-        "SOPFLOW_TEST_DATABASE_URL"
-    ):
+    """Under REQUIRE_POSTGRES, PostgreSQL must be configured. Tests marked
+    `postgres_only` run on PostgreSQL alone; tests marked `one_backend` run once, on
+    PostgreSQL when it is configured, else on SQLite. Their other variant is
+    deselected (not skipped), so a skip in the report always means something."""
+    has_postgres = bool(os.environ.get("SOPFLOW_TEST_DATABASE_URL"))
+    if os.environ.get("REQUIRE_POSTGRES") == "1" and not has_postgres:
         raise pytest.UsageError("REQUIRE_POSTGRES=1 but SOPFLOW_TEST_DATABASE_URL is not set")
+    keep, drop = [], []
+    for item in items:
+        backend = _backend_of(item)
+        if (item.get_closest_marker("postgres_only") and backend == "sqlite") or (
+            item.get_closest_marker("one_backend")
+            and backend is not None
+            and backend != ("postgresql" if has_postgres else "sqlite")
+        ):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

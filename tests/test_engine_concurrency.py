@@ -23,10 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-@pytest.mark.postgres
-def test_two_concurrent_runs_create_each_task_once(session, engine, backend):
-    if backend != "postgresql":
-        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+@pytest.mark.postgres_only  # SQLite serialises writers: the race needs PostgreSQL
+def test_two_concurrent_runs_create_each_task_once(session, engine):
     world = build_world(session)
     for i in range(300):
         add_patient(session, world.fl, i, card_expires_on=TODAY + timedelta(days=20 + i % 30))

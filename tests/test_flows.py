@@ -94,13 +94,10 @@ def _prefect_database(database_url: str) -> str | None:
 
 
 @pytest.mark.slow
-def test_serve_fires_a_cron_and_events_start_the_deployment(
-    session, database_url, backend, tmp_path
-):
+@pytest.mark.one_backend
+def test_serve_fires_a_cron_and_events_start_the_deployment(session, database_url, tmp_path):
     """`sopflow serve` against a real `prefect server start` (on PostgreSQL when the
     suite has it): a one-minute cron fires, and a domain event starts the deployment."""
-    if backend == "sqlite" and os.environ.get("SOPFLOW_TEST_DATABASE_URL"):
-        pytest.skip("runs once, on PostgreSQL, when the suite has it")
     from flows.dispatch import start_runs_for
     from models import DisposalRecord, utcnow
     from services.events import DomainEvent
