@@ -86,6 +86,13 @@ def test_round_robin_is_fair_across_runs_and_skips_inactive_users(session):
     assert world.inactive.id not in assignees and world.manager.id not in assignees
 
 
+def test_failure_messages_never_carry_quoted_values():
+    from services.engine.planner import short_error
+
+    error = ValueError("invalid literal for int() with base 10: 'Smith'")
+    assert short_error(error) == "ValueError: invalid literal for int() with base 10: …"
+
+
 def test_a_failing_expression_is_recorded_and_the_rest_carry_on(session):
     world = build_world(session)
     good = add_patient(session, world.fl, 1, card_expires_on=TODAY + timedelta(days=20))

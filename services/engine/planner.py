@@ -8,6 +8,7 @@ anchor dates over and over).
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -200,6 +201,11 @@ def plan_task(
     return row
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 def short_error(exc: Exception) -> str:
-    """Return an error's class and message, trimmed, for a run's failure list."""
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+    """Return an error's class and message for a run's failure list, trimmed and with
+    quoted values blanked: a message like "invalid literal: 'Smith'" could carry PHI,
+    and failures are shown to managers and logged."""
+    return f"{type(exc).__name__}: {_QUOTED.sub('…', str(exc))}"[:MAX_ERROR]
