@@ -148,3 +148,14 @@ def test_run_records_counts_and_status(session):
     stored = session.get(SopRun, result.id)
     assert stored.status.value == "completed" and stored.finished_at is not None
     assert stored.trigger_detail["today"] == "2026-11-02"
+
+
+def test_a_run_that_lost_its_process_is_closed_by_the_next(session):
+    world = build_world(session)
+    add_patient(session, world.fl, 1, card_expires_on=TODAY + timedelta(days=20))
+    load_sop(session, RENEWAL)
+    lost = start_run(session, "test-renewal", "schedule", now=NOW - timedelta(hours=7))
+    session.commit()
+    run(session)
+    session.refresh(lost)
+    assert lost.status.value == "failed" and lost.error.startswith("abandoned")

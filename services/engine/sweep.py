@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, true
+from sqlalchemy import and_, select, true, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -96,6 +96,7 @@ def start_run(
         raise RunError(f'SOP "{sop_slug}" has no loadable version: {sop.load_error}')
     prepared_for(version)  # fail now, not in a batch, if the stored text does not load
     now = now or utcnow()
+    close_abandoned_runs(session, sop.id, now)
     zone = timezone if timezone and timezone != "site" else None
     detail = {
         "inputs": inputs or {},
@@ -115,6 +116,31 @@ def start_run(
     session.add(run)
     session.flush()
     return run
+
+
+# A run still "running" after this long lost its process (killed, machine restarted).
+ABANDONED_AFTER = timedelta(hours=6)
+
+
+def close_abandoned_runs(session: Session, sop_id: int, now: datetime) -> int:
+    """Mark this SOP's runs that never finished, long ago, as failed; return how many.
+
+    Their batches were committed one by one, so the next run completes the work.
+    """
+    result = session.execute(
+        update(SopRun)
+        .where(
+            SopRun.sop_id == sop_id,
+            SopRun.status == RunStatus.RUNNING,
+            SopRun.started_at < now - ABANDONED_AFTER,
+        )
+        .values(
+            status=RunStatus.FAILED,
+            finished_at=now,
+            error="abandoned: the process ended before the run finished",
+        )
+    )
+    return result.rowcount or 0
 
 
 def context_for(run: SopRun) -> RunContext:
