@@ -25,20 +25,31 @@ def start_runs_for(event: DomainEvent, engine: Engine) -> list[str]:
     with Session(engine) as session:
         slugs = sops_listening(session, event.name)
     for slug in slugs:
-        if prefect_api_configured():
-            from prefect.deployments import run_deployment
-
-            # timeout=0: returns once the run is scheduled (~60 ms), never waits for it.
-            run_deployment(
-                f"run-sop/{slug}",
-                parameters={"sop_id": slug, "trigger": "event", "subject_id": event.subject_id},
-                timeout=0,
-                as_subflow=False,
-            )
-        else:
+        if not (prefect_api_configured() and _start_deployment(slug, event)):
             run_for_subject(engine, slug, "event", event.subject_id)
         log.info("event %s for subject %s started %s", event.name, event.subject_id, slug)
     return slugs
+
+
+def _start_deployment(slug: str, event: DomainEvent) -> bool:
+    """Start the SOP's served deployment for the event's subject; return False when the
+    deployment is not registered (no `sopflow serve` yet), so the caller runs it here
+    rather than losing the event."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        # timeout=0: returns once the run is scheduled (~60 ms), never waits for it.
+        run_deployment(
+            f"run-sop/{slug}",
+            parameters={"sop_id": slug, "trigger": "event", "subject_id": event.subject_id},
+            timeout=0,
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        log.warning("deployment run-sop/%s is not served: running it in this process", slug)
+        return False
+    return True
 
 
 def install() -> None:
