@@ -20,15 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.prefect
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():  # type: ignore[no-untyped-def]
-    """One temporary Prefect server for the whole session (it takes seconds to start)."""
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def test_run_sop_flow_creates_tasks_and_records_the_flow_run(
     prefect_harness, session, database_url, monkeypatch
 ):
@@ -72,6 +63,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_for_deployment(name: str, seconds: float) -> None:
+    """Wait until `sopflow serve` has registered deployment `name` (its registrations
+    are not all done at the same instant)."""
+    from prefect import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + seconds
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                client.read_deployment_by_name(name)
+                return
+            except ObjectNotFound:
+                assert time.monotonic() < deadline, f"deployment {name} never appeared"
+                time.sleep(1)
 
 
 def _prefect_database(database_url: str) -> str | None:
@@ -183,6 +191,7 @@ def test_serve_fires_a_cron_and_events_start_the_deployment(session, database_ur
         old = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         try:
+            wait_for_deployment("run-sop/disposal-logging", 60)
             started = start_runs_for(DomainEvent("disposal.logged", waste.id), session.get_bind())
         finally:
             if old is None:
