@@ -11,9 +11,14 @@ COPY services services
 COPY flows flows
 COPY webapp webapp
 COPY sopflow sopflow
-RUN pip install . && npm ci --omit=dev --no-audit --no-fund \
+# Front-end files first (htmx; the SOP editor bundled by esbuild), so that `pip install .`
+# packages them with the web app.
+RUN npm ci --no-audit --no-fund \
     && mkdir -p webapp/static/vendor \
-    && cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/
+    && cp node_modules/htmx.org/dist/htmx.min.js webapp/static/vendor/ \
+    && npm run --silent build:editor \
+    && rm -rf node_modules \
+    && pip install .
 COPY migrations migrations
 COPY sop_definitions sop_definitions
 RUN useradd --create-home sopflow && mkdir -p /app/instance && chown sopflow /app/instance

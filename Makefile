@@ -30,8 +30,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# htmx (and, for the tests, ical.js) from the npm registry: nothing is loaded
-# from a CDN and no third-party bundle is committed.
+# htmx, CodeMirror + esbuild (the SOP editor) and, for the tests, ical.js from the npm
+# registry: nothing is loaded from a CDN and no third-party bundle is committed.
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -39,10 +39,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 assets:
 	@if command -v npm >/dev/null 2>&1; then \
 	  $(MAKE) --no-print-directory node_modules/.package-lock.json && \
-	  mkdir -p $(VENDOR) && cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js; \
+	  mkdir -p $(VENDOR) && cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx.min.js && \
+	  $(MAKE) --no-print-directory $(VENDOR)/editor.js; \
 	else \
-	  echo "npm not found: the board runs without htmx (plain links and forms)."; \
+	  echo "npm not found: the board runs without htmx (plain links and forms), the SOP editor as a plain textarea."; \
 	fi
+
+# The SOP editor: our own webapp/frontend/ code bundled with CodeMirror 6 (from npm) by esbuild.
+$(VENDOR)/editor.js: $(wildcard webapp/frontend/*.js) node_modules/.package-lock.json
+	npm run --silent build:editor
 
 migrate: install
 	$(BIN)/sopflow db upgrade

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Sop
+from models import Sop, record
 from services.sops.registry import latest_version
 
 
@@ -32,6 +32,9 @@ def export_sops(session: Session, directory: Path, slugs: tuple[str, ...] = ()) 
             lines.append(f"unchanged {path}")
             continue
         path.write_text(version.yaml_text, encoding="utf-8")
+        record(
+            session, "export", "sop", sop.id, after={"path": str(path), "version": version.number}
+        )
         lines.append(f"wrote {path} ({sop.slug} v{version.number})")
     lines += [f"no SOP {slug!r}" for slug in slugs if slug not in found]
     return lines

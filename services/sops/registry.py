@@ -106,9 +106,7 @@ def sync_file(session: Session, path: Path, report: SyncReport, force: bool = Fa
     try:
         spec = load_sop_text(text, shown)
     except SopValidationError as exc:
-        sop = session.scalar(select(Sop).where(Sop.file_path == shown))
-        if sop is not None:
-            sop.load_error = str(exc)
+        _record_load_error(session, path, str(exc))
         report.errors.append(str(exc))
         return
     sop = session.scalar(select(Sop).where(Sop.slug == spec.id))
@@ -119,6 +117,7 @@ def sync_file(session: Session, path: Path, report: SyncReport, force: bool = Fa
     sop.load_error = None
     sop.title = spec.title
     sop.file_path = shown
+    _drop_placeholders(session, shown, keep=sop)
     newest = latest_version(session, sop.id)
     file_sum = checksum(text)
     if newest is not None and newest.checksum == file_sum:
@@ -132,7 +131,11 @@ def sync_file(session: Session, path: Path, report: SyncReport, force: bool = Fa
             f"`sopflow export {spec.id}` writes it to the file"
         )
         return
-    if browser_ahead and sop.file_checksum is not None and not force:
+    # A file never synced (no checksum) only wins over versions that came from files.
+    edited = sop.file_checksum is not None or (
+        newest is not None and newest.source is not SopVersionSource.FILE
+    )
+    if browser_ahead and edited and not force:
         report.conflicts.append(
             f"{spec.id}: {shown} changed and so did the database (v{newest.number}, "
             f"{newest.source.value}); nothing was overwritten. Run `sopflow export {spec.id}` "
@@ -142,6 +145,31 @@ def sync_file(session: Session, path: Path, report: SyncReport, force: bool = Fa
     version = add_version(session, sop, text, SopVersionSource.FILE, note=f"loaded from {shown}")
     sop.file_checksum = file_sum
     report.created.append(f"{spec.id} v{version.number}")
+
+
+def _record_load_error(session: Session, path: Path, error: str) -> None:
+    """Keep a file's load error on its SOP, so the SOP list shows it instead of nothing.
+
+    A file that never loaded gets a placeholder SOP named after the file (its id is
+    unknown: the file may not even parse) without versions; the first good load of
+    the file takes it over or, if the file declares another id, removes it.
+    """
+    shown = str(path)
+    sop = session.scalar(select(Sop).where(Sop.file_path == shown)) or session.scalar(
+        select(Sop).where(Sop.slug == path.stem)
+    )
+    if sop is None:
+        sop = Sop(slug=path.stem[:64], title=path.name, file_path=shown)
+        session.add(sop)
+    sop.load_error = error
+
+
+def _drop_placeholders(session: Session, shown: str, keep: Sop) -> None:
+    """Delete the version-less placeholders of `shown` other than `keep`."""
+    others = session.scalars(select(Sop).where(Sop.file_path == shown, Sop.id != keep.id)).all()
+    for other in others:
+        if latest_version(session, other.id) is None:
+            session.delete(other)
 
 
 def sync_directory(session: Session, directory: Path, force: bool = False) -> SyncReport:
