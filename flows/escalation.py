@@ -1,9 +1,11 @@
-"""The `escalate` flow: warnings, reminders and reassignment, on its own schedule."""
+"""The `escalate` flow: warnings, reminders and reassignment, on its own schedule,
+then the mail they call for."""
 
 from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
+from flows.notifications import notify_escalations
 from models import utcnow
 from services.engine.escalation import escalation_sweep
 from sopflow.database import open_session
@@ -16,6 +18,8 @@ def escalate() -> dict[str, int]:
         report = escalation_sweep(session, utcnow())
         session.commit()
     get_run_logger().info("escalation: %s", report.summary())
+    # After the commit: the notices are planned from the events the sweep wrote.
+    notify_escalations()
     return {
         "warned": len(report.warned),
         "reminded": len(report.reminded),

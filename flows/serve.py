@@ -23,6 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flows.escalation import escalate
+from flows.notifications import (
+    DIGEST_CRON,
+    DIGEST_TIMEZONE,
+    SEND_CRON,
+    daily_digest,
+    send_notifications,
+)
 from flows.runs import run_sop
 from models import Site, Sop
 from services.sop_validation import SopValidationError
@@ -56,7 +63,7 @@ def schedule_plan(session: Session) -> Plan:
 
 
 def deployments_for(plan: Plan) -> list[Any]:
-    """Return the runner deployments for a plan, plus the escalation sweep's."""
+    """Return the runner deployments for a plan, plus the escalation sweep's and mail's."""
     deployments = []
     for slug, crons in plan:
         schedules = [
@@ -72,6 +79,12 @@ def deployments_for(plan: Plan) -> list[Any]:
             )
         )
     deployments.append(escalate.to_deployment(name="escalate", cron=ESCALATION_CRON))
+    deployments.append(
+        daily_digest.to_deployment(
+            name="daily-digest", schedules=[Cron(DIGEST_CRON, timezone=DIGEST_TIMEZONE)]
+        )
+    )
+    deployments.append(send_notifications.to_deployment(name="send-notifications", cron=SEND_CRON))
     return deployments
 
 

@@ -214,6 +214,32 @@ class ApprovalRule(SpecModel):
     role: Role = Field(description="The role that signs off.", examples=["manager"])
 
 
+# The patient-message templates compliance approved; their texts are in
+# services/notifications/patient_templates.py (a test keeps the two lists equal).
+PatientTemplate = Literal["card-renewal", "certification-renewal"]
+
+
+class PatientReminderRule(SpecModel):
+    """A message to the patient, prepared from an approved template when the task starts.
+
+    The patient's contact preference and consent decide the channel; without
+    consent for the preferred channel nothing is prepared (the reason is noted on the task).
+    """
+
+    template: PatientTemplate = Field(
+        description="The approved template: it carries the patient's name, the expiry date "
+        "and the site's contact, never a condition or a treatment.",
+        examples=["card-renewal"],
+    )
+    send: Literal["review", "auto"] = Field(
+        default="review",
+        description="review: a VA reads the prepared message on the task and sends it; auto: "
+        "sopflow e-mails it itself when the patient prefers e-mail and consented (SMS, phone "
+        "and letters are always prepared for a VA).",
+        examples=["review"],
+    )
+
+
 Priority = Literal["high", "normal", "low"]
 PRIORITY_RANK: dict[str, int] = {"high": 1, "normal": 2, "low": 3}
 
@@ -277,6 +303,12 @@ class Step(SpecModel):
         default=None,
         description="Overrides the SOP's escalation for this step.",
         examples=[{"warn_before": "1bd"}],
+    )
+    patient_reminder: PatientReminderRule | None = Field(
+        default=None,
+        description="Prepare a reminder to the patient (subjects of kind patient) from an "
+        "approved template, as this task's output.",
+        examples=[{"template": "card-renewal", "send": "review"}],
     )
 
     @model_validator(mode="after")
