@@ -27,6 +27,7 @@ from models.enums import (
     WasteSource,
     WeightUnit,
 )
+from models.notifications import Channel, Notification, NotificationKind, NotificationStatus
 from models.org import Site, Team, User, team_members, team_sites
 from models.sops import RoundRobinCursor, Sop, SopRun, SopVersion
 from models.subjects import (
@@ -52,6 +53,7 @@ __all__ = [
     "CalendarScope",
     "CalendarToken",
     "Caregiver",
+    "Channel",
     "ChecklistItem",
     "ContactPreference",
     "DisposalRecord",
@@ -63,6 +65,9 @@ __all__ = [
     "Inspection",
     "InspectionKind",
     "InspectionStatus",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
     "OutreachContact",
     "Patient",
     "PatientStatus",

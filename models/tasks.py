@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -22,6 +23,13 @@ from models.base import UTCDateTime, db, utcnow
 from models.enums import Role, SubjectKind, TaskStatus, str_enum
 from models.org import Site, Team, User
 from models.sops import Sop, SopVersion
+
+# The board's partial indexes cover open work only (a small share of a table that
+# keeps every finished task), in the order the lists show it. Queries must spell the
+# same condition with literal values for the planner to use them (see
+# services/tasks/queries.py).
+OPEN_WORK = "status IN ('open', 'in_progress', 'blocked')"
+TEAM_QUEUE = "status = 'open' AND assignee_id IS NULL"
 
 
 class Task(Audited, db.Model):
@@ -38,6 +46,45 @@ class Task(Audited, db.Model):
         Index("ix_task_status_due", "status", "due_at"),
         Index("ix_task_subject", "subject_type", "subject_id"),
         Index("ix_task_sop_step", "sop_id", "step_id"),
+        # My queue (page, keyset and bucket counts from the index alone)...
+        Index(
+            "ix_task_open_assignee",
+            "assignee_id",
+            "due_at",
+            "id",
+            "due_on",
+            "site_id",
+            "snoozed_until",
+            "starts_at",
+            # ...and the manager board's load by person, from the index alone.
+            "team_id",
+            "status",
+            "escalation_level",
+            postgresql_where=text(OPEN_WORK),
+            sqlite_where=text(OPEN_WORK),
+        ),
+        # The team queue and its count (covering: SQLite picks it only then).
+        Index(
+            "ix_task_team_queue",
+            "team_id",
+            "due_at",
+            "id",
+            "site_id",
+            "snoozed_until",
+            "starts_at",
+            "status",
+            "assignee_id",
+            postgresql_where=text(TEAM_QUEUE),
+            sqlite_where=text(TEAM_QUEUE),
+        ),
+        # Every open task by deadline (the manager board).
+        Index(
+            "ix_task_open_due",
+            "due_at",
+            "id",
+            postgresql_where=text(OPEN_WORK),
+            sqlite_where=text(OPEN_WORK),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -69,9 +69,10 @@ def web_command(host: str, port: int, workers: int) -> None:
         "4",
         "--access-logfile",
         "-",
-        # The path only: a query string (a search) could carry a patient name.
+        # No path: a query string (a search) could carry a patient name, and a
+        # calendar feed's path is its secret token.
         "--access-logformat",
-        '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+        '%(h)s %(t)s "%(m)s" %(s)s %(b)s %(M)sms',
         "webapp:create_app()",
     ]
     os.execv(gunicorn, args)

@@ -158,6 +158,16 @@ def client(app: Flask, session: Session):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
+def prefect_harness():  # type: ignore[no-untyped-def]
+    """One temporary Prefect server for the whole session (it takes seconds to start),
+    shared by every module that runs real flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
 def browser():  # type: ignore[no-untyped-def]
     """Return a headless Chromium shared by the session's browser tests."""
     from playwright.sync_api import sync_playwright

@@ -191,7 +191,7 @@ def test_serve_fires_a_cron_and_events_start_the_deployment(session, database_ur
         old = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         try:
-            wait_for_deployment("run-sop/disposal-logging", 60)
+            wait_for_deployment("run-sop/disposal-logging", 150)
             started = start_runs_for(DomainEvent("disposal.logged", waste.id), session.get_bind())
         finally:
             if old is None:

@@ -61,12 +61,28 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from webapp import errors, health, nav
+    from webapp import errors, formatting, health, htmx, nav
+    from webapp.account import bp as account_bp
+    from webapp.admin import bp as admin_bp
+    from webapp.audit import bp as audit_bp
     from webapp.auth import bp as auth_bp
     from webapp.board import bp as board_bp
+    from webapp.calendar import bp as calendar_bp
+    from webapp.reminders import bp as reminders_bp
+    from webapp.sops import bp as sops_bp
+    from webapp.subjects import bp as subjects_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(board_bp)
+    app.register_blueprint(subjects_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(calendar_bp)
+    app.register_blueprint(account_bp)
+    app.register_blueprint(reminders_bp)
+    app.register_blueprint(sops_bp)
     app.register_blueprint(health.bp)
     errors.register(app)
     nav.register(app)
+    formatting.register(app)
+    htmx.init_app(app)

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, g
 from flask_login import current_user, login_required
 
-from models import Role
+from models import Role, db
+from services.tasks.access import Scope, scope_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +47,10 @@ allow_any_signed_in = allow(*EVERYONE)
 def is_manager() -> bool:
     """Return True when the signed-in user is a manager or an admin."""
     return current_user.is_authenticated and current_user.role in MANAGERS
+
+
+def current_scope() -> Scope:
+    """Return what the signed-in user may see (their teams and sites), once per request."""
+    if "sopflow_scope" not in g:
+        g.sopflow_scope = scope_for(db.session, current_user._get_current_object())
+    return g.sopflow_scope

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from models import Actor, User, db, set_actor
+from models.audit import SYSTEM
 from webapp import htmx
 from webapp.auth import bp
 from webapp.extensions import login_manager
@@ -38,11 +39,27 @@ def unauthorized() -> ResponseReturnValue:
     return htmx.redirect(target)
 
 
+COOKIELESS_BLUEPRINTS = frozenset({"calendar", "health"})
+
+
 @bp.before_app_request
 def keep_session_alive_and_set_actor() -> None:
-    """Slide the inactivity window on each request and attribute changes to the user."""
+    """Slide the inactivity window on each request and attribute changes to the user.
+
+    Calendar feeds are fetched by calendar clients with a token, not a session:
+    they get no session cookie (and no `Vary: Cookie`).
+    """
+    if request.blueprint in COOKIELESS_BLUEPRINTS:
+        set_actor(Actor(None, f"feed:{request.blueprint}"))
+        return
     session.permanent = True
     if current_user.is_authenticated:
         set_actor(Actor(current_user.id, current_user.email))
     else:
         set_actor(Actor(None, "anonymous"))
+
+
+@bp.teardown_app_request
+def forget_actor(exc: BaseException | None) -> None:
+    """Clear the request's actor: the thread (or a test) may run other work next."""
+    set_actor(SYSTEM)

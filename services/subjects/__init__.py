@@ -1,0 +1,1 @@
+"""Reading the things SOPs are about: searchable lists, detail pages, summary cards."""
