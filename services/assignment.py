@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, Role, RoundRobinCursor, Task, Team, User, team_members
@@ -31,14 +31,26 @@ class Placement:
     assignee_id: int | None
 
 
+@event.listens_for(Session, "after_transaction_end")
+def _forget_team_ids(session: Session, transaction: object) -> None:
+    session.info.pop("sopflow_team_ids", None)
+
+
 def team_id_for(session: Session, slug: str | None) -> int | None:
-    """Return the id of the team with `slug`; raise AssignmentError if there is none."""
+    """Return the id of the team with `slug`; raise AssignmentError if there is none.
+
+    Remembered for the session's current transaction: a batch or a completion asks
+    for the same few teams many times.
+    """
     if slug is None:
         return None
-    team_id = session.scalar(select(Team.id).where(Team.slug == slug))
-    if team_id is None:
-        raise AssignmentError(f'no team with slug "{slug}"')
-    return team_id
+    known: dict[str, int] = session.info.setdefault("sopflow_team_ids", {})
+    if slug not in known:
+        team_id = session.scalar(select(Team.id).where(Team.slug == slug))
+        if team_id is None:
+            raise AssignmentError(f'no team with slug "{slug}"')
+        known[slug] = team_id
+    return known[slug]
 
 
 def active_pool(session: Session, team_id: int | None, role: Role | None = None) -> list[int]:

@@ -188,11 +188,18 @@ def test_serve_fires_a_cron_and_events_start_the_deployment(session, database_ur
 
         # The event path: with PREFECT_API_URL set, the listener starts the served
         # deployment (run_deployment, timeout=0) instead of running in-process.
+        # The shared test harness may be active in this process: point both the
+        # environment and Prefect's settings at this server for the event's call.
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
         old = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]
         try:
-            wait_for_deployment("run-sop/disposal-logging", 150)
-            started = start_runs_for(DomainEvent("disposal.logged", waste.id), session.get_bind())
+            with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+                wait_for_deployment("run-sop/disposal-logging", 150)
+                started = start_runs_for(
+                    DomainEvent("disposal.logged", waste.id), session.get_bind()
+                )
         finally:
             if old is None:
                 os.environ.pop("PREFECT_API_URL")
