@@ -45,6 +45,10 @@ def _start_deployment(slug: str, event: DomainEvent) -> bool:
             parameters={"sop_id": slug, "trigger": "event", "subject_id": event.subject_id},
             timeout=0,
             as_subflow=False,
+            # Always the blocking call: from a thread that has an event loop running
+            # (a worker of an async server, a test using Playwright) Prefect would
+            # otherwise return an un-awaited coroutine and start nothing.
+            _sync=True,
         )
     except ObjectNotFound:
         log.warning("deployment run-sop/%s is not served: running it in this process", slug)

@@ -76,6 +76,7 @@ def run_now(session: Session, sop: Sop, raw_inputs: dict[str, str]) -> Started:
                 parameters={"sop_id": sop.slug, "trigger": "manual", "inputs": values},
                 timeout=0,
                 as_subflow=False,
+                _sync=True,  # never an un-awaited coroutine, whatever loop runs here
             )
         except Exception as exc:  # no such deployment (`sopflow serve` not running), server down
             raise RunError(
