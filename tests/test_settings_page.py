@@ -155,9 +155,8 @@ def test_digest_opt_out_is_saved_and_audited(client, session):
 
 
 @pytest.mark.browser
-def test_browser_create_copy_and_rotate(page, live_url, session, app, monkeypatch, backend):
-    if backend != "sqlite":
-        pytest.skip("one backend is enough for the browser run")
+@pytest.mark.one_backend  # one backend is enough for the browser run
+def test_browser_create_copy_and_rotate(page, live_url, session, app, monkeypatch):
     monkeypatch.setitem(
         app.config,
         "SOPFLOW_SETTINGS",
