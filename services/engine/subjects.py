@@ -220,6 +220,18 @@ def fetch_batch(
     return subjects
 
 
+def fetch_by_ids(session: Session, spec: SopSpec, ids: Sequence[int]) -> list[SubjectRow]:
+    """Return the subjects with these ids (whatever the filter says), by ascending id,
+    with every relationship the spec reads."""
+    if not ids:
+        return []
+    info = subject_kind(spec.subjects.kind)
+    query = base_query(info).where(info.model.id.in_(sorted(set(ids)))).order_by(info.model.id)
+    subjects = _rows_to_subjects(info, session.execute(query))
+    attach_relationships(session, info, subjects, referenced_relationships(spec))
+    return subjects
+
+
 def fetch_one(session: Session, spec: SopSpec, subject_id: int) -> SubjectRow | None:
     """Return one subject by id (whatever the filter says) with the relationships the
     spec reads, or None if it is gone."""

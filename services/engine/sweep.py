@@ -29,6 +29,8 @@ from models import (
 )
 from models.subject_kinds import subject_kind
 from services import deadlines
+from services.engine.bulk_plan import compile_spec
+from services.engine.bulk_sweep import run_bulk_batch
 from services.engine.planner import (
     PreparedSpec,
     RunContext,
@@ -44,6 +46,7 @@ from services.engine.subjects import (
     SubjectRow,
     attach_relationships,
     fetch_batch,
+    fetch_by_ids,
 )
 from services.engine.writer import existing_keys, write_tasks
 from services.sops.registry import latest_version, prepared_for
@@ -177,16 +180,38 @@ def _where(run: SopRun, ctx: RunContext) -> Any:
     return and_(true(), *clauses)
 
 
+def uses_set_based(session: Session, run: SopRun, prepared: PreparedSpec) -> bool:
+    """Return True when the run's batches are planned in SQL (`bulk_sweep`): on
+    PostgreSQL, for a sweep (not a one-subject event run, where the row-by-row
+    planner is cheaper), when every root step compiles (`bulk_plan`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    if (run.trigger_detail or {}).get("subject_id") is not None:
+        return False
+    if os.environ.get("SOPFLOW_SWEEP_PLANNER") == "python":  # to compare the two by hand
+        return False
+    return compile_spec(prepared) is not None
+
+
 def process_batch(
-    session: Session, run: SopRun, after_id: int, limit: int = BATCH_SIZE
+    session: Session,
+    run: SopRun,
+    after_id: int,
+    limit: int = BATCH_SIZE,
+    set_based: bool | None = None,
 ) -> BatchResult:
     """Plan and write the tasks for the next `limit` subjects after `after_id`.
 
     A subject whose expression or template fails is counted and listed (by id,
-    never by name) and the others carry on.
+    never by name) and the others carry on. `set_based`: plan in SQL (True), row
+    by row in Python (False), or whichever applies (None, see `uses_set_based`).
     """
     ctx = context_for(run)
     prepared = prepared_for(run.version)
+    if set_based is None:
+        set_based = uses_set_based(session, run, prepared)
+    if set_based:
+        return _process_set_based(session, run, ctx, prepared, after_id, limit)
     subjects = fetch_batch(session, prepared.spec, _where(run, ctx), after_id, limit)
     if not subjects:
         return BatchResult(last_id=None)
@@ -242,6 +267,42 @@ def process_batch(
     return result
 
 
+def _process_set_based(
+    session: Session,
+    run: SopRun,
+    ctx: RunContext,
+    prepared: PreparedSpec,
+    after_id: int,
+    limit: int,
+) -> BatchResult:
+    """`process_batch` in SQL: the batch's root tasks in a few statements, then the
+    successors of skipped roots through the planner (they are few)."""
+    compiled = compile_spec(prepared)
+    if compiled is None:
+        raise RunError(f"SOP {ctx.sop_slug} has no set-based form")
+    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
+        batch = run_bulk_batch(session, prepared, compiled, ctx, _where(run, ctx), after_id, limit)
+        if batch.last_id is None:
+            return BatchResult(last_id=None)
+        inserted = batch.inserted or []
+        skipped_roots = [row for row in inserted if row["status"] == TaskStatus.SKIPPED.value]
+        subjects = {
+            s.id: s
+            for s in fetch_by_ids(session, prepared.spec, [r["subject_id"] for r in skipped_roots])
+        }
+        finished = [
+            (subjects[row["subject_id"]], row["cycle"], row["step_id"]) for row in skipped_roots
+        ]
+        inserted = inserted + advance_many(session, prepared, ctx, finished, ctx.now)
+    created = sum(1 for row in inserted if row["status"] != TaskStatus.SKIPPED.value)
+    return BatchResult(
+        last_id=batch.last_id,
+        created=created,
+        unchanged=batch.unchanged,
+        skipped=batch.skipped_subjects + len(inserted) - created,
+    )
+
+
 def _fail(result: BatchResult, prepared: PreparedSpec, subject: SubjectRow, exc: Exception) -> None:
     """Count a subject's failure and keep its id (never its name) with the error."""
     result.failed += 1
@@ -284,6 +345,10 @@ def cancel_stale_cycles(session: Session, run: SopRun) -> int:
             Task.status.in_(OPEN_STATUSES),
         )
     )
+    compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None
+    if compiled is not None and compiled.cycle is not None:
+        # In SQL: only the stale rows leave the database (a sweep has tens of thousands open).
+        query = query.where(Task.cycle != compiled.cycle)
     stale: dict[int, Any] = {}
     for task_id, cycle, value in session.execute(query):
         if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
@@ -312,7 +377,11 @@ def finish_run(session: Session, run: SopRun, error: str | None = None) -> SopRu
 
 
 def execute_run(
-    session: Session, run: SopRun, batch_size: int = BATCH_SIZE, commit: bool = True
+    session: Session,
+    run: SopRun,
+    batch_size: int = BATCH_SIZE,
+    commit: bool = True,
+    set_based: bool | None = None,
 ) -> SopRun:
     """Process every batch and finish the run, committing after each batch.
 
@@ -325,7 +394,7 @@ def execute_run(
     after_id = 0
     try:
         while True:
-            batch = process_batch(session, run, after_id, batch_size)
+            batch = process_batch(session, run, after_id, batch_size, set_based)
             if batch.last_id is None:
                 break
             add_batch(run, batch)
