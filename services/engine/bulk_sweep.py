@@ -338,7 +338,10 @@ def run_bulk_batch(
             # here is an equality join that a hash join does in one pass.
             connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
             result = connection.execute(sa.text(_INSERT_TASKS), params)
-            inserted = [row._asdict() for row in result]
+            inserted = [
+                {"id": i, "status": st, "subject_id": sid, "step_id": step, "cycle": cycle}
+                for i, _key, st, sid, step, cycle in result.tuples()
+            ]
             connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
     finally:
         connection.exec_driver_sql("TRUNCATE sweep_plan")
