@@ -7,6 +7,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 from models import db
+from models.task_references import include_object
 from sopflow.dbcheck import current_revision, head_revision
 
 
@@ -16,7 +17,12 @@ def test_upgrade_gives_the_models_schema(database_url: str) -> None:
     try:
         with engine.connect() as connection:
             context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "compare_server_default": False}
+                connection,
+                opts={
+                    "compare_type": True,
+                    "compare_server_default": False,
+                    "include_object": include_object,
+                },
             )
             diff = compare_metadata(context, db.metadata)
         assert diff == [], f"models and migrations differ: {diff}"

@@ -10,6 +10,7 @@ from flask import Flask
 from htmx_flask import Htmx
 
 from models import db
+from models.task_references import include_object
 from sopflow.config import PROJECT_ROOT, instance_path, load_settings
 from sopflow.database import engine_options
 
@@ -53,7 +54,13 @@ def _init_extensions(app: Flask) -> None:
     from webapp.extensions import csrf, limiter, login_manager, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(MIGRATIONS_DIR),
+        render_as_batch=True,
+        include_object=include_object,
+    )
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -116,13 +116,15 @@ def _related_rows(term: Term, what: Any = None) -> Any:
     assert rel is not None
     owner, target = term.owner, rel.mapper.local_table
     if rel.secondary is not None:
+        # The link rows alone: their foreign key (ON DELETE CASCADE) guarantees each
+        # names an existing target, and joining the target would only cost a lookup.
         ((owner_col, link_owner),) = rel.synchronize_pairs
-        ((target_col, link_target),) = rel.secondary_synchronize_pairs
         link = rel.secondary
-        joined = link.join(target, target.c[target_col.key] == link.c[link_target.key])
+        if not all(column.foreign_keys for column in link.primary_key.columns):
+            raise NotSetBased(f"{rel.key}: link rows without foreign keys")
         return (
             sa.select(what)
-            .select_from(joined)
+            .select_from(link)
             .where(link.c[link_owner.key] == owner.c[owner_col.key])
         )
     ((local, remote),) = rel.local_remote_pairs
