@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from models import SopRun
-from services.engine.sweep import BATCH_SIZE, add_batch, finish_run, process_batch, start_run
+from services.engine.sweep import add_batch, finish_run, process_batch, start_run
 from sopflow.database import open_session
 
 
@@ -32,7 +32,7 @@ def is_transient(task_: Any, task_run: Any, state: Any) -> bool:
 @task(
     name="sweep-batch", retries=3, retry_delay_seconds=[1, 5, 20], retry_condition_fn=is_transient
 )
-def sweep_batch(run_id: int, after_id: int, limit: int) -> int | None:
+def sweep_batch(run_id: int, after_id: int, limit: int | None) -> int | None:
     """Process the subjects after `after_id`; commit; return the last id (None: done)."""
     with open_session() as session:
         run = session.get(SopRun, run_id)
@@ -56,7 +56,7 @@ def run_sop(
     inputs: dict[str, Any] | None = None,
     subject_id: int | None = None,
     timezone: str | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
     """Run the newest version of SOP `sop_id`; return the run's counts."""
     logger = get_run_logger()

@@ -100,10 +100,15 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
 @click.option("--input", "inputs", multiple=True, metavar="KEY=VALUE", help="A declared input.")
 @click.option("--in-process", is_flag=True, help="Run without Prefect (no flow run recorded).")
-@click.option("--batch-size", type=click.IntRange(1, 100_000), default=5000, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Subjects per batch [default: 20000 set-based on PostgreSQL, else 5000].",
+)
 @with_appcontext
 def run_command(
-    sop_id: str, dry_run: bool, inputs: tuple[str, ...], in_process: bool, batch_size: int
+    sop_id: str, dry_run: bool, inputs: tuple[str, ...], in_process: bool, batch_size: int | None
 ) -> None:
     """Run SOP_ID now (as a Prefect flow run unless --in-process or --dry-run)."""
     from services.engine.inputs import InputError, coerce_inputs

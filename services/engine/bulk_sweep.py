@@ -267,15 +267,10 @@ def period_of(items: Sequence[Any]) -> int:
 
 
 def _placements(
-    session: Session, prepared: PreparedSpec, compiled: SpecSql
+    session: Session, prepared: PreparedSpec, compiled: SpecSql, counts: dict[str, int]
 ) -> dict[str, list[Any]]:
     """Placements of the plan's open rows, step by step in the planner's order, as arrays
     of one period each (slot = (rank - 1) % period + 1)."""
-    counts = dict(
-        session.execute(
-            sa.text("SELECT step_id, count(*) FROM sweep_plan WHERE status = 'open' GROUP BY 1")
-        ).all()
-    )
     columns: dict[str, list[Any]] = defaultdict(list)
     for step in compiled.steps:
         n = counts.get(step.step_id, 0)
@@ -318,12 +313,19 @@ def run_bulk_batch(
     connection = session.connection()
     connection.exec_driver_sql(_CREATE_PLAN)
     try:
-        planned = connection.execute(_plan_insert(prepared, compiled, ctx, bounds)).rowcount
+        connection.execute(_plan_insert(prepared, compiled, ctx, bounds))
+        planned: dict[str, int] = defaultdict(int)  # open rows per step
+        any_planned = False
+        for step_id, is_open, n in connection.exec_driver_sql(
+            "SELECT step_id, status = 'open', count(*) FROM sweep_plan GROUP BY 1, 2"
+        ):
+            any_planned = True
+            planned[step_id] += n if is_open else 0
         inserted: list[dict[str, Any]] = []
-        if planned:
+        if any_planned:
             params = {
                 **_points(session, prepared, compiled, ctx, _sites(session)),
-                **_placements(session, prepared, compiled),
+                **_placements(session, prepared, compiled, planned),
                 "sop_id": ctx.sop_id,
                 "version_id": ctx.version_id,
                 "run_id": ctx.run_id,

@@ -51,7 +51,11 @@ from services.engine.subjects import (
 from services.engine.writer import existing_keys, write_tasks
 from services.sops.registry import latest_version, prepared_for
 
+# Subjects per batch (one transaction, one Prefect task each): the row-by-row planner
+# holds a batch in memory; the set-based one holds nothing, so its batches are larger
+# and a sweep pays the per-batch statements and commits fewer times.
 BATCH_SIZE = 5000
+SET_BASED_BATCH_SIZE = 20_000
 MAX_FAILURES_KEPT = 200
 
 
@@ -197,21 +201,24 @@ def process_batch(
     session: Session,
     run: SopRun,
     after_id: int,
-    limit: int = BATCH_SIZE,
+    limit: int | None = None,
     set_based: bool | None = None,
 ) -> BatchResult:
     """Plan and write the tasks for the next `limit` subjects after `after_id`.
 
     A subject whose expression or template fails is counted and listed (by id,
     never by name) and the others carry on. `set_based`: plan in SQL (True), row
-    by row in Python (False), or whichever applies (None, see `uses_set_based`).
+    by row in Python (False), or whichever applies (None, see `uses_set_based`);
+    `limit` None: that path's batch size.
     """
     ctx = context_for(run)
     prepared = prepared_for(run.version)
     if set_based is None:
         set_based = uses_set_based(session, run, prepared)
     if set_based:
+        limit = limit or SET_BASED_BATCH_SIZE
         return _process_set_based(session, run, ctx, prepared, after_id, limit)
+    limit = limit or BATCH_SIZE
     subjects = fetch_batch(session, prepared.spec, _where(run, ctx), after_id, limit)
     if not subjects:
         return BatchResult(last_id=None)
@@ -379,7 +386,7 @@ def finish_run(session: Session, run: SopRun, error: str | None = None) -> SopRu
 def execute_run(
     session: Session,
     run: SopRun,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     commit: bool = True,
     set_based: bool | None = None,
 ) -> SopRun:
