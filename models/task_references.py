@@ -6,9 +6,10 @@ the rows and indexes themselves (bench/sweep.py). On PostgreSQL those seven
 constraints are replaced (migration 0006) by triggers that keep their
 guarantees, set-wise:
 
-- after an INSERT statement, the referenced rows of all new tasks are locked
-  FOR KEY SHARE (as a foreign key locks them, so a concurrent delete waits) and
-  any reference to a missing row fails the statement;
+- after an INSERT statement, the distinct referenced rows of all new tasks (a
+  sweep's thousands of tasks name a handful of sites, teams, people, one SOP
+  version and one run) are locked FOR KEY SHARE, as a foreign key locks them, so
+  a concurrent delete waits; a reference to a missing row fails the statement;
 - after an UPDATE that changes a reference, that row is checked the same way;
 - deleting (or renumbering) a row that a task references fails, as NO ACTION does.
 
@@ -48,14 +49,19 @@ def include_object(
 
 
 def _insert_check(column: str, parent: str) -> str:
+    # `ids` holds the distinct non-null values of the column (gathered in one pass).
     return f"""
-    PERFORM 1 FROM {parent} WHERE id IN (SELECT {column} FROM new_rows) FOR KEY SHARE;
-    SELECT n.{column} INTO missing FROM new_rows n
-     WHERE n.{column} IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.{column}) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'task.{column} = % names no row of {parent}', missing
-            USING ERRCODE = 'foreign_key_violation';
+    SELECT array_agg(DISTINCT {column}) FILTER (WHERE {column} IS NOT NULL) INTO ids
+      FROM new_rows;
+    IF ids IS NOT NULL THEN
+        SELECT array_agg(id) INTO found
+          FROM (SELECT id FROM {parent} WHERE id = ANY(ids) FOR KEY SHARE) AS locked;
+        IF cardinality(ids) <> coalesce(cardinality(found), 0) THEN
+            SELECT min(x) INTO missing
+              FROM unnest(ids) AS x WHERE x <> ALL(coalesce(found, '{{}}'));
+            RAISE EXCEPTION 'task.{column} = % names no row of {parent}', missing
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
     END IF;"""
 
 
@@ -82,7 +88,10 @@ def create_statements() -> list[str]:
     columns = ", ".join(TASK_REFERENCES)
     statements = [
         f"""CREATE FUNCTION task_references_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE missing integer;
+DECLARE
+    ids integer[];
+    found integer[];
+    missing integer;
 BEGIN{inserted}
     RETURN NULL;
 END $$""",

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import Patient, Sop, SopRun, Task
+from models import AuditEvent, Patient, Sop, SopRun, Task
 from services.demo import seed_demo
 from services.engine.bulk_plan import not_set_based_reason
 from services.engine.bulk_sweep import period_of
@@ -126,6 +126,18 @@ def test_set_based_rerun_creates_nothing_and_cancels_moved_cycles(demo: Session)
     first = start_run(demo, "patient-renewal", "manual", now=NOW)
     execute_run(demo, first, batch_size=300, set_based=True)
     assert first.created_count > 100
+    # Every task the run wrote is listed by its audit events, each id once.
+    listed = [
+        task_id
+        for event in demo.scalars(
+            select(AuditEvent).where(
+                AuditEvent.action == "bulk_create", AuditEvent.entity_id == f"run:{first.id}"
+            )
+        )
+        for task_id in event.after["task_ids"]
+    ]
+    written = demo.scalars(select(Task.id).where(Task.run_id == first.id)).all()
+    assert sorted(listed) == sorted(written)
     again = start_run(demo, "patient-renewal", "manual", now=NOW)
     execute_run(demo, again, batch_size=300, set_based=True)
     roots = demo.scalars(select(Task.id).where(Task.run_id == first.id, Task.step_id == "remind"))

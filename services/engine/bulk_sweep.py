@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from models import AuditEvent, Role, Site, TaskStatus, current_actor
-from models.audit import audit_row
+from models import Role, Site, TaskStatus, current_actor, utcnow
 from services import deadlines
 from services.assignment import place_tasks, team_id_for
 from services.engine.bulk_plan import RUN_ANCHOR, SpecSql, StepSql
@@ -58,39 +57,59 @@ WITH points AS (
 ), planned AS (
     SELECT p.*, (p.place_rank - 1) % o.period + 1 AS slot
     FROM sweep_plan p LEFT JOIN periods o ON o.step_id = p.step_id
+), inserted AS (
+    INSERT INTO task (dedup_key, title, description, sop_id, sop_version_id, step_id, run_id,
+        subject_type, subject_id, subject_ref, cycle, site_id, team_id, assignee_id, status,
+        priority, starts_at, due_on, due_at, cancel_reason, escalation_level, evidence_required,
+        approval_role, revision, created_at, updated_at)
+    SELECT p.dedup_key, p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
+        :kind, p.subject_id, p.subject_ref, p.cycle, p.site_id,
+        CASE WHEN p.status = 'open' THEN l.team_id ELSE :owner_team END,
+        CASE WHEN p.status = 'open' THEN l.assignee_id END, p.status,
+        p.priority, CASE WHEN p.status = 'open' THEN ps.at END,
+        CASE WHEN p.skip_due THEN today.day ELSE pd.day END,
+        CASE WHEN p.skip_due THEN today.at ELSE pd.at END,
+        p.cancel_reason, 0, p.evidence_required, p.approval_role, 0, :now, :now
+    FROM planned p
+    JOIN points today ON today.which = 'today' AND today.site_key = p.site_key
+    LEFT JOIN points pd ON pd.which = 'due' AND pd.step_id = p.step_id
+        AND pd.site_key = p.site_key AND pd.anchor = p.due_anchor
+    LEFT JOIN points ps ON ps.which = 'starts' AND ps.step_id = p.step_id
+        AND ps.site_key = p.site_key AND ps.anchor = p.starts_anchor
+    LEFT JOIN places l ON l.step_id = p.step_id AND l.slot = p.slot
+    ON CONFLICT (dedup_key) DO NOTHING
+    RETURNING id, status, subject_id, step_id, cycle
+), audit AS (
+    -- One event lists every task the statement created (as writer.write_tasks records).
+    INSERT INTO audit_event (at, actor_id, actor_label, action, entity_type, entity_id, after)
+    SELECT :audit_at, :actor_id, :actor_label, 'bulk_create', 'task', :audit_entity,
+        json_build_object('sop_version_id', CAST(:version_id AS integer),
+            'run_id', CAST(:run_id AS integer),
+            'task_ids', json_agg(id ORDER BY id))
+    FROM inserted HAVING count(*) > 0
 )
-INSERT INTO task (dedup_key, title, description, sop_id, sop_version_id, step_id, run_id,
-    subject_type, subject_id, subject_ref, cycle, site_id, team_id, assignee_id, status,
-    priority, starts_at, due_on, due_at, cancel_reason, escalation_level, evidence_required,
-    approval_role, revision, created_at, updated_at)
-SELECT p.dedup_key, p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
-    :kind, p.subject_id, p.subject_ref, p.cycle, p.site_id,
-    CASE WHEN p.status = 'open' THEN l.team_id ELSE :owner_team END,
-    CASE WHEN p.status = 'open' THEN l.assignee_id END, p.status,
-    p.priority, CASE WHEN p.status = 'open' THEN ps.at END,
-    CASE WHEN p.skip_due THEN today.day ELSE pd.day END,
-    CASE WHEN p.skip_due THEN today.at ELSE pd.at END,
-    p.cancel_reason, 0, p.evidence_required, p.approval_role, 0, :now, :now
-FROM planned p
-JOIN points today ON today.which = 'today' AND today.site_key = p.site_key
-LEFT JOIN points pd ON pd.which = 'due' AND pd.step_id = p.step_id
-    AND pd.site_key = p.site_key AND pd.anchor = p.due_anchor
-LEFT JOIN points ps ON ps.which = 'starts' AND ps.step_id = p.step_id
-    AND ps.site_key = p.site_key AND ps.anchor = p.starts_anchor
-LEFT JOIN places l ON l.step_id = p.step_id AND l.slot = p.slot
-ON CONFLICT (dedup_key) DO NOTHING
-RETURNING id, dedup_key, status, subject_id, step_id, cycle
+SELECT count(*) AS inserted, count(*) FILTER (WHERE status = 'open') AS opened,
+    array_agg(subject_id ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_subject,
+    array_agg(step_id ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_step,
+    array_agg(cycle ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_cycle
+FROM inserted
 """
 
 
 @dataclass
 class BulkBatch:
-    """What one set-based batch did (`last_id` None: no subjects were left)."""
+    """What one set-based batch did (`last_id` None: no subjects were left).
+
+    `skipped_steps`: (subject id, step id, cycle) of the root tasks written as
+    skipped, whose successors the caller creates at once.
+    """
 
     last_id: int | None
     subjects: int = 0
     skipped_subjects: int = 0
-    inserted: list[dict[str, Any]] | None = None
+    inserted: int = 0
+    opened: int = 0
+    skipped_steps: list[tuple[int, str, str]] = field(default_factory=list)
     unchanged: int = 0
 
 
@@ -300,8 +319,8 @@ def run_bulk_batch(
 ) -> BulkBatch:
     """Plan and write the tasks of the next `limit` subjects after `after` in SQL.
 
-    Returns the inserted rows (id, dedup_key, status, subject_id, step_id, cycle)
-    and the counts; the caller advances past skipped root steps.
+    Returns the counts and the skipped root steps (the caller advances past them);
+    one audit event lists the tasks created.
     """
     count, last, skipped_subjects = _bounds(session, compiled, where, after, limit)
     if not count:
@@ -321,8 +340,9 @@ def run_bulk_batch(
         ):
             any_planned = True
             planned[step_id] += n if is_open else 0
-        inserted: list[dict[str, Any]] = []
+        batch = BulkBatch(last_id=last, subjects=count, skipped_subjects=skipped_subjects)
         if any_planned:
+            actor = current_actor()
             params = {
                 **_points(session, prepared, compiled, ctx, _sites(session)),
                 **_placements(session, prepared, compiled, planned),
@@ -332,6 +352,10 @@ def run_bulk_batch(
                 "kind": prepared.kind.value,
                 "owner_team": team_id_for(session, prepared.spec.owner_team),
                 "now": ctx.now,
+                "audit_at": utcnow(),
+                "actor_id": actor.user_id,
+                "actor_label": actor.label[:120],
+                "audit_entity": f"run:{ctx.run_id}",
             }
             for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_period"):
                 params.setdefault(name, [])
@@ -339,29 +363,12 @@ def run_bulk_batch(
             # guesses a handful of rows and nests loops over thousands; every join
             # here is an equality join that a hash join does in one pass.
             connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            result = connection.execute(sa.text(_INSERT_TASKS), params)
-            inserted = [
-                {"id": i, "status": st, "subject_id": sid, "step_id": step, "cycle": cycle}
-                for i, _key, st, sid, step, cycle in result.tuples()
-            ]
+            row = connection.execute(sa.text(_INSERT_TASKS), params).one()
             connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+            batch.inserted, batch.opened = row.inserted, row.opened
+            if row.s_subject:
+                batch.skipped_steps = list(zip(row.s_subject, row.s_step, row.s_cycle, strict=True))
     finally:
         connection.exec_driver_sql("TRUNCATE sweep_plan")
-    if inserted:
-        after_values = {
-            "sop_version_id": ctx.version_id,
-            "run_id": ctx.run_id,
-            "task_ids": [row["id"] for row in inserted],
-        }
-        event = audit_row(
-            "bulk_create", "task", f"run:{ctx.run_id}", after=after_values, actor=current_actor()
-        )
-        connection.execute(AuditEvent.__table__.insert(), [event])
-    candidates = (count - skipped_subjects) * len(compiled.steps)
-    return BulkBatch(
-        last_id=last,
-        subjects=count,
-        skipped_subjects=skipped_subjects,
-        inserted=inserted,
-        unchanged=candidates - len(inserted),
-    )
+    batch.unchanged = (count - skipped_subjects) * len(compiled.steps) - batch.inserted
+    return batch

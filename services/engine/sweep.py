@@ -291,22 +291,17 @@ def _process_set_based(
         batch = run_bulk_batch(session, prepared, compiled, ctx, _where(run, ctx), after_id, limit)
         if batch.last_id is None:
             return BatchResult(last_id=None)
-        inserted = batch.inserted or []
-        skipped_roots = [row for row in inserted if row["status"] == TaskStatus.SKIPPED.value]
-        subjects = {
-            s.id: s
-            for s in fetch_by_ids(session, prepared.spec, [r["subject_id"] for r in skipped_roots])
-        }
-        finished = [
-            (subjects[row["subject_id"]], row["cycle"], row["step_id"]) for row in skipped_roots
-        ]
-        inserted = inserted + advance_many(session, prepared, ctx, finished, ctx.now)
-    created = sum(1 for row in inserted if row["status"] != TaskStatus.SKIPPED.value)
+        skipped_ids = [subject_id for subject_id, _, _ in batch.skipped_steps]
+        subjects = {s.id: s for s in fetch_by_ids(session, prepared.spec, skipped_ids)}
+        finished = [(subjects[sid], cycle, step) for sid, step, cycle in batch.skipped_steps]
+        successors = advance_many(session, prepared, ctx, finished, ctx.now)
+    opened = sum(1 for row in successors if row["status"] != TaskStatus.SKIPPED.value)
+    created = batch.opened + opened
     return BatchResult(
         last_id=batch.last_id,
         created=created,
         unchanged=batch.unchanged,
-        skipped=batch.skipped_subjects + len(inserted) - created,
+        skipped=batch.skipped_subjects + batch.inserted + len(successors) - created,
     )
 
 
