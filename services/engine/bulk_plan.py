@@ -11,13 +11,15 @@ the sweep computes those in Python and joins them in (see `bulk_sweep`).
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
-from models import Site
+from models import Site, SopRun
 from models.base import UTCDateTime
 from models.sop_spec import DueRule
 from models.sop_spec.subjects import CYCLE_KEYWORDS
@@ -155,3 +157,16 @@ def _compile(prepared: PreparedSpec) -> SpecSql:
         cycle=_cycle(scope, field_name),
         steps=[_step(prepared, scope, step_id, timezone) for step_id in prepared.roots],
     )
+
+
+def uses_set_based(session: Session, run: SopRun, prepared: PreparedSpec) -> bool:
+    """Return True when the run's batches are planned in SQL (`bulk_sweep`): on
+    PostgreSQL, for a sweep (not a one-subject event run, where the row-by-row
+    planner is cheaper), when every root step compiles (`bulk_plan`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    if (run.trigger_detail or {}).get("subject_id") is not None:
+        return False
+    if os.environ.get("SOPFLOW_SWEEP_PLANNER") == "python":  # to compare the two by hand
+        return False
+    return compile_spec(prepared) is not None

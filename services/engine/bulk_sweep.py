@@ -25,7 +25,7 @@ from models import Role, Site, TaskStatus, current_actor, utcnow
 from services import deadlines
 from services.assignment import place_tasks, team_id_for
 from services.engine.bulk_plan import RUN_ANCHOR, SpecSql, StepSql
-from services.engine.planner import PreparedSpec, RunContext, _point_on_day
+from services.engine.planner import PreparedSpec, RunContext, point_on_day
 from services.engine.subjects import DEFAULT_CALENDAR, DEFAULT_TIMEZONE
 
 OPEN, SKIPPED = TaskStatus.OPEN.value, TaskStatus.SKIPPED.value
@@ -115,6 +115,8 @@ class BulkBatch:
 
 @dataclass(frozen=True)
 class SiteFacts:
+    """What a site's deadlines depend on."""
+
     timezone: str
     calendar: str
     state: str | None
@@ -265,7 +267,7 @@ def _points(
             seen.add((step_id, which, site_key, anchor))
             day = deadlines.local_date(ctx.now, facts.timezone) if anchor == RUN_ANCHOR else anchor
             offset = rule.offset_for_state(facts.state)
-            point = _point_on_day(
+            point = point_on_day(
                 day, offset, facts.calendar, facts.timezone, rule.at_time, which == "due"
             )
             add(step_id, which, site_key, anchor, point)

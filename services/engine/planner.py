@@ -104,9 +104,12 @@ def dedup_key(ctx: RunContext, step_id: str, kind: str, subject_id: int, cycle: 
 
 
 @functools.lru_cache(maxsize=65536)
-def _point_on_day(
+def point_on_day(
     anchor: date, offset: Duration, calendar: str, tz: str, at: time | None, is_deadline: bool
 ) -> tuple[date, datetime]:
+    """Return (local day, UTC instant) of `offset` from the day `anchor` at a site with
+    this holiday calendar and zone: at `at`, else the end of the day for a deadline and
+    its start for a start rule. Memoised: a sweep meets the same few hundred anchors."""
     day = deadlines.apply_offset(anchor, offset, calendar)
     if at is None and not is_deadline:
         at = time(0, 0)  # visible from the start of the day
@@ -142,7 +145,7 @@ def resolve_point(
         base = anchor_instant or deadlines.deadline_instant(anchor_day, tz, time(0, 0))
         instant = base + timedelta(hours=offset.amount)
         return deadlines.local_date(instant, tz), instant
-    return _point_on_day(anchor_day, offset, calendar, tz, rule.at_time, is_deadline)
+    return point_on_day(anchor_day, offset, calendar, tz, rule.at_time, is_deadline)
 
 
 def plan_task(

@@ -16,20 +16,18 @@ from sqlalchemy import and_, select, true, update
 from sqlalchemy.orm import Session
 
 from models import (
-    OPEN_STATUSES,
     Actor,
     RunStatus,
     Site,
     Sop,
     SopRun,
-    Task,
     TaskStatus,
     acting_as,
     utcnow,
 )
 from models.subject_kinds import subject_kind
 from services import deadlines
-from services.engine.bulk_plan import compile_spec
+from services.engine.bulk_plan import compile_spec, uses_set_based
 from services.engine.bulk_sweep import run_bulk_batch
 from services.engine.planner import (
     PreparedSpec,
@@ -41,8 +39,8 @@ from services.engine.planner import (
     subject_applies,
 )
 from services.engine.progress import advance_many
+from services.engine.stale import cancel_stale_cycles
 from services.engine.subjects import (
-    RecordView,
     SubjectRow,
     attach_relationships,
     fetch_batch,
@@ -184,19 +182,6 @@ def _where(run: SopRun, ctx: RunContext) -> Any:
     return and_(true(), *clauses)
 
 
-def uses_set_based(session: Session, run: SopRun, prepared: PreparedSpec) -> bool:
-    """Return True when the run's batches are planned in SQL (`bulk_sweep`): on
-    PostgreSQL, for a sweep (not a one-subject event run, where the row-by-row
-    planner is cheaper), when every root step compiles (`bulk_plan`)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    if (run.trigger_detail or {}).get("subject_id") is not None:
-        return False
-    if os.environ.get("SOPFLOW_SWEEP_PLANNER") == "python":  # to compare the two by hand
-        return False
-    return compile_spec(prepared) is not None
-
-
 def process_batch(
     session: Session,
     run: SopRun,
@@ -325,53 +310,10 @@ def add_batch(run: SopRun, batch: BatchResult) -> None:
         run.failures = (kept + batch.failures)[:MAX_FAILURES_KEPT]
 
 
-def cancel_stale_cycles(session: Session, run: SopRun) -> int:
-    """Cancel this SOP's open tasks whose subject has moved on to another cycle.
-
-    E.g. a patient renewed early: the card's expiry moved, so the tasks for the
-    old expiry are cancelled with the reason, not left dangling. Returns how many.
-    """
-    ctx = context_for(run)
-    prepared = prepared_for(run.version)
-    field_name = prepared.spec.subjects.cycle_field
-    if field_name is None:
-        return 0
-    model = subject_kind(prepared.kind).model
-    # Light rows first: only the few stale tasks are loaded as objects (and audited).
-    query = (
-        select(Task.id, Task.cycle, getattr(model, field_name))
-        .join(model, model.id == Task.subject_id)
-        .where(
-            Task.sop_id == run.sop_id,
-            Task.subject_type == prepared.kind,
-            Task.status.in_(OPEN_STATUSES),
-        )
-    )
-    compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None
-    if compiled is not None and compiled.cycle is not None:
-        # In SQL: only the stale rows leave the database (a sweep has tens of thousands open).
-        query = query.where(Task.cycle != compiled.cycle)
-    stale: dict[int, Any] = {}
-    for task_id, cycle, value in session.execute(query):
-        if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
-            stale[task_id] = value
-    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
-        for task in session.scalars(select(Task).where(Task.id.in_(stale))):
-            value = stale[task.id]
-            task.status = TaskStatus.CANCELLED
-            task.cancel_reason = (
-                f"{field_name} changed to {value}: this task was for {task.cycle}"
-                if value is not None
-                else f"{field_name} was cleared"
-            )
-            task.revision += 1
-    return len(stale)
-
-
 def finish_run(session: Session, run: SopRun, error: str | None = None) -> SopRun:
     """Cancel stale cycles, close the run with its status, and return it."""
     if error is None:
-        run.cancelled_count = cancel_stale_cycles(session, run)
+        run.cancelled_count = cancel_stale_cycles(session, run, context_for(run))
     run.status = RunStatus.FAILED if error else RunStatus.COMPLETED
     run.error = error
     run.finished_at = utcnow()

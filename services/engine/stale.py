@@ -1,0 +1,57 @@
+"""Tasks of a cycle that is over: cancelled with the reason, not left dangling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import OPEN_STATUSES, Actor, SopRun, Task, TaskStatus, acting_as
+from models.subject_kinds import subject_kind
+from services.engine.bulk_plan import compile_spec, uses_set_based
+from services.engine.planner import RunContext
+from services.engine.subjects import RecordView
+from services.sops.registry import prepared_for
+
+
+def cancel_stale_cycles(session: Session, run: SopRun, ctx: RunContext) -> int:
+    """Cancel this SOP's open tasks whose subject has moved on to another cycle.
+
+    E.g. a patient renewed early: the card's expiry moved, so the tasks for the
+    old expiry are cancelled with the reason, not left dangling. Returns how many.
+    """
+    prepared = prepared_for(run.version)
+    field_name = prepared.spec.subjects.cycle_field
+    if field_name is None:
+        return 0
+    model = subject_kind(prepared.kind).model
+    # Light rows first: only the few stale tasks are loaded as objects (and audited).
+    query = (
+        select(Task.id, Task.cycle, getattr(model, field_name))
+        .join(model, model.id == Task.subject_id)
+        .where(
+            Task.sop_id == run.sop_id,
+            Task.subject_type == prepared.kind,
+            Task.status.in_(OPEN_STATUSES),
+        )
+    )
+    compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None
+    if compiled is not None and compiled.cycle is not None:
+        # In SQL: only the stale rows leave the database (a sweep has tens of thousands open).
+        query = query.where(Task.cycle != compiled.cycle)
+    stale: dict[int, Any] = {}
+    for task_id, cycle, value in session.execute(query):
+        if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
+            stale[task_id] = value
+    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
+        for task in session.scalars(select(Task).where(Task.id.in_(stale))):
+            value = stale[task.id]
+            task.status = TaskStatus.CANCELLED
+            task.cancel_reason = (
+                f"{field_name} changed to {value}: this task was for {task.cycle}"
+                if value is not None
+                else f"{field_name} was cleared"
+            )
+            task.revision += 1
+    return len(stale)
