@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import event, func, select
+from sqlalchemy import Select, and_, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from models import OPEN_STATUSES, Role, RoundRobinCursor, Task, Team, User, team_members
@@ -31,9 +31,13 @@ class Placement:
     assignee_id: int | None
 
 
+# session.info key: team ids by slug, remembered for the current transaction.
+_TEAM_IDS = "sopflow_team_ids"
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_team_ids(session: Session, transaction: object) -> None:
-    session.info.pop("sopflow_team_ids", None)
+    session.info.pop(_TEAM_IDS, None)
 
 
 def team_id_for(session: Session, slug: str | None) -> int | None:
@@ -44,13 +48,59 @@ def team_id_for(session: Session, slug: str | None) -> int | None:
     """
     if slug is None:
         return None
-    known: dict[str, int] = session.info.setdefault("sopflow_team_ids", {})
+    known: dict[str, int] = session.info.setdefault(_TEAM_IDS, {})
     if slug not in known:
         team_id = session.scalar(select(Team.id).where(Team.slug == slug))
         if team_id is None:
             raise AssignmentError(f'no team with slug "{slug}"')
         known[slug] = team_id
     return known[slug]
+
+
+def _team_pool_query(with_role: bool) -> Select[tuple[int, int | None]]:
+    """Return the SELECT of a team's id (by :slug) beside each active member's id (with
+    :role, when `with_role`): the team's row comes back even when nobody is active."""
+    member = and_(User.id == team_members.c.user_id, User.active.is_(True))
+    if with_role:
+        member = and_(member, User.role == bindparam("role"))
+    return (
+        select(Team.id, User.id)
+        .select_from(Team)
+        .outerjoin(team_members, team_members.c.team_id == Team.id)
+        .outerjoin(User, member)
+        .where(Team.slug == bindparam("slug"))
+    )
+
+
+# Built once: building these small statements costs about as much as running them.
+_TEAM_POOL = {with_role: _team_pool_query(with_role) for with_role in (False, True)}
+_CURSOR = RoundRobinCursor.__table__
+_LOCK_CURSOR = (
+    select(_CURSOR.c.last_user_id).where(_CURSOR.c.scope == bindparam("scope")).with_for_update()
+)
+_SAVE_PICK = (
+    update(_CURSOR)  # updated_at: the column's onupdate
+    .where(_CURSOR.c.scope == bindparam("cursor_scope"))
+    .values(last_user_id=bindparam("last_user_id"))
+)
+
+
+def _team_and_pool(session: Session, slug: str, role: Role | None) -> tuple[int, list[int]]:
+    """Return the id of the team with `slug` and the ids of its active members (with
+    `role`, if given), ascending; raise AssignmentError if there is no such team.
+
+    One query where `team_id_for` then `active_pool` take two, when the team's id is
+    not known yet in this transaction (a completion's case); the id is remembered.
+    """
+    known: dict[str, int] = session.info.setdefault(_TEAM_IDS, {})
+    if slug in known:
+        return known[slug], active_pool(session, known[slug], role)
+    params = {"slug": slug} if role is None else {"slug": slug, "role": role}
+    rows = session.execute(_TEAM_POOL[role is not None], params).all()
+    if not rows:
+        raise AssignmentError(f'no team with slug "{slug}"')
+    known[slug] = rows[0][0]
+    return known[slug], sorted(user_id for _, user_id in rows if user_id is not None)
 
 
 def active_pool(session: Session, team_id: int | None, role: Role | None = None) -> list[int]:
@@ -80,17 +130,31 @@ def open_task_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int
     return counts
 
 
+def _locked_last_pick(session: Session, scope: str) -> int | None:
+    """Return the scope's last pick (None: no pick yet), its cursor row locked until the
+    transaction ends; create the row the first time the scope is used.
+
+    The row exists for every scope but the first batch's, so read (and lock) first and
+    insert only when nothing was there: one statement where insert-then-read took two.
+    """
+    found = session.execute(_LOCK_CURSOR, {"scope": scope}).one_or_none()
+    if found is None:
+        # ON CONFLICT DO NOTHING: a concurrent first batch may create it meanwhile.
+        insert = insert_ignore(session, RoundRobinCursor).values(scope=scope, last_user_id=None)
+        session.execute(insert)
+        found = session.execute(_LOCK_CURSOR, {"scope": scope}).one()
+    return found.last_user_id
+
+
 def _round_robin(session: Session, scope: str, pool: list[int], n: int) -> list[int]:
     """Return `n` users from `pool` taking turns after the scope's last pick; save the last."""
-    session.execute(insert_ignore(session, RoundRobinCursor).values(scope=scope, last_user_id=None))
-    cursor = session.execute(
-        select(RoundRobinCursor).where(RoundRobinCursor.scope == scope).with_for_update()
-    ).scalar_one()
-    last = cursor.last_user_id
+    last = _locked_last_pick(session, scope)
     start = next((i for i, uid in enumerate(pool) if last is not None and uid > last), 0)
     picks = [pool[(start + i) % len(pool)] for i in range(n)]
     if picks:
-        cursor.last_user_id = picks[-1]
+        # A Core UPDATE, now: the cursor is not audited, and an ORM object would cost a
+        # flush later in the request.
+        session.execute(_SAVE_PICK, {"cursor_scope": scope, "last_user_id": picks[-1]})
     return picks
 
 
@@ -116,7 +180,11 @@ def place_tasks(
     """
     if n == 0:
         return []
-    team_id = team_id_for(session, (rule.team if rule else None) or default_team)
+    pool: list[int] | None = None
+    if rule is not None and rule.team and rule.strategy not in ("team_queue", "fixed"):
+        team_id, pool = _team_and_pool(session, rule.team, rule.role)
+    else:
+        team_id = team_id_for(session, (rule.team if rule else None) or default_team)
     if rule is None or rule.strategy == "team_queue":
         return [Placement(team_id, None)] * n
     if rule.strategy == "fixed":
@@ -126,7 +194,8 @@ def place_tasks(
         if user_id is None:
             raise AssignmentError(f'no active user "{rule.user}"')
         return [Placement(team_id, user_id)] * n
-    pool = active_pool(session, team_id if rule.team else None, rule.role)
+    if pool is None:  # no team named: the role's active users, whatever their team
+        pool = active_pool(session, None, rule.role)
     if not pool:
         return [Placement(team_id, None)] * n
     if rule.strategy == "least_loaded":

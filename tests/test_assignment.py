@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
-from models import Role, TaskStatus
+from models import Role, RoundRobinCursor, TaskStatus
 from models.sop_spec import Assignment
 from services.assignment import AssignmentError, place_escalation, place_tasks
 from tests.support.factories import make_sop_version, make_task
@@ -69,3 +70,47 @@ def test_role_strategy_and_escalation_target(session):
     assert (target.team_id, target.assignee_id) == (world.compliance.id, world.admin.id)
     with pytest.raises(AssignmentError, match="nobody active with role va"):
         place_escalation(session, Role.VA, "compliance", None, None)
+
+
+def test_round_robin_takes_and_saves_its_turn_under_a_lock(session, engine):
+    world = build_world(session)
+    rule = Assignment(strategy="round_robin", team="patient-services", role="va")
+    scope_key = f"team:{world.patient_services.id}"
+    assert session.get(RoundRobinCursor, scope_key) is None
+    first = [p.assignee_id for p in place_tasks(session, rule, 1, None)]  # creates the turn
+    session.commit()
+    cursor = session.get(RoundRobinCursor, scope_key)
+    assert cursor.last_user_id == first[0] and cursor.updated_at is not None
+    saved_at = cursor.updated_at
+
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        later = [p.assignee_id for p in place_tasks(session, rule, 2, None)]
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    session.commit()
+    ids = [u.id for u in world.vas]
+    assert first + later == ids
+    # The team with its people, the turn read under lock, the turn saved.
+    assert len(statements) == 3, statements
+    session.expire_all()
+    cursor = session.get(RoundRobinCursor, scope_key)
+    assert cursor.last_user_id == ids[2] and cursor.updated_at > saved_at
+
+
+def test_a_team_without_active_people_queues_and_an_unknown_team_is_an_error(session):
+    world = build_world(session)
+    for user in world.vas:
+        user.active = False
+    session.commit()
+    rule = Assignment(strategy="round_robin", team="patient-services", role="va")
+    (placement,) = place_tasks(session, rule, 1, None)
+    assert (placement.team_id, placement.assignee_id) == (world.patient_services.id, None)
+    nowhere = Assignment(strategy="least_loaded", team="no-such-team")
+    with pytest.raises(AssignmentError, match='no team with slug "no-such-team"'):
+        place_tasks(session, nowhere, 1, None)

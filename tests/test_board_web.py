@@ -13,6 +13,7 @@ from services.tasks.actions import ensure_checklist
 from tests.support.board import hx, page_token, renewal_tasks
 from tests.support.web import login
 from tests.support.world import build_world
+from webapp.formatting import due
 
 NOW = datetime.now(UTC)
 
@@ -127,6 +128,10 @@ def test_work_a_task_in_the_panel_to_done_with_out_of_band_counts(client, sessio
     package = session.scalar(select(Task).where(Task.step_id == "package"))
     assert package.assignee_id == world.vas[0].id
     assert f"{package.title} → {world.vas[0].name}" in body
+    # The done card lists the next step from the row as written: its link, its assignee
+    # and its deadline in its site's zone, as the task's own page would say them.
+    assert f'href="/tasks/{package.id}"' in body
+    assert f"→ {world.vas[0].name} · {due(package, datetime.now(UTC)).relative}</span>" in body
 
 
 def test_bad_action_input_rerenders_the_task_with_the_message(client, session, world):

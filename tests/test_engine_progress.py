@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from models import Evidence, Task, TaskEvent, TaskStatus
+from models import Actor, AuditEvent, Evidence, Task, TaskEvent, TaskStatus, User, acting_as
 from services.engine.escalation import escalation_sweep
 from services.engine.sweep import execute_run, start_run
 from services.tasks.actions import TaskActionError, complete_task, ensure_checklist, tick
@@ -160,3 +160,111 @@ def test_snoozed_tasks_are_not_escalated(session):
     session.commit()
     report = escalation_sweep(session, datetime(2026, 11, 25, 12, tzinfo=UTC))
     assert (report.warned, report.reminded, report.escalated) == ([], [], [])
+
+
+def test_completing_is_audited_and_in_the_history_like_any_change(session):
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
+    )
+    load_sop(session, RENEWAL)
+    sweep(session)
+    remind = only(session, "remind")
+    va = session.get(User, remind.assignee_id)
+    tick_all(session, remind, va)
+    session.commit()
+    written = remind.updated_at
+
+    with acting_as(Actor(va.id, va.email)):
+        completion = complete_task(session, remind, va, now=NOW)
+    assert remind.status is TaskStatus.DONE and not remind.is_open  # the loaded task knows
+    session.commit()
+
+    package = only(session, "package")
+    assert completion.created == [package.id]
+    # The new rows as written are the rows in the database: nobody reads them back.
+    (row,) = completion.rows
+    assert (row["id"], row["title"], row["assignee_id"]) == (
+        package.id,
+        package.title,
+        package.assignee_id,
+    )
+    assert (row["due_on"], row["due_at"]) == (package.due_on, package.due_at)
+    assert completion.timezone == world.fl.timezone
+    (update,) = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.action == "update",
+            AuditEvent.entity_type == "task",
+            AuditEvent.entity_id == str(remind.id),
+        )
+    ).all()
+    assert update.before == {"status": "open", "completed_at": None, "completed_by_id": None}
+    assert update.after == {
+        "status": "done",
+        "completed_at": NOW.isoformat(),
+        "completed_by_id": va.id,
+    }
+    assert (update.actor_id, update.actor_label) == (va.id, va.email)
+    created = session.scalars(select(AuditEvent).where(AuditEvent.action == "bulk_create"))
+    assert [e.after["task_ids"] for e in created if package.id in e.after["task_ids"]] == [
+        [package.id]
+    ]
+    session.expire_all()
+    remind = session.get(Task, remind.id)
+    assert (remind.status, remind.completed_at, remind.completed_by_id) == (
+        TaskStatus.DONE,
+        NOW,
+        va.id,
+    )
+    assert remind.updated_at != written
+    kinds = [
+        e.kind
+        for e in session.scalars(
+            select(TaskEvent).where(TaskEvent.task_id == remind.id).order_by(TaskEvent.id)
+        )
+    ]
+    assert kinds == ["checklist", "checklist", "completed"]
+
+
+def test_a_step_after_two_others_waits_for_both(session, engine):
+    # `call` runs beside `remind`; `package` needs both (the database is asked about the
+    # one that did not just finish).
+    text = RENEWAL.replace(
+        '  - id: package\n    title: "Package · {{ subject.ref }}"\n    after: [remind]\n',
+        "  - id: call\n"
+        '    title: "Call · {{ subject.ref }}"\n'
+        "    due: {from: subject.card_expires_on, offset: -40d}\n"
+        "    assign: {strategy: round_robin, team: patient-services, role: va}\n"
+        "  - id: package\n"
+        '    title: "Package · {{ subject.ref }}"\n'
+        "    after: [remind, call]\n",
+    )
+    assert "after: [remind, call]" in text
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
+    )
+    load_sop(session, text)
+    sweep(session)
+    remind, call = only(session, "remind"), only(session, "call")
+    tick_all(session, remind, world.vas[0])
+    assert complete_task(session, remind, world.vas[0], now=NOW).created == []
+    session.commit()
+    assert session.scalars(select(Task).where(Task.step_id == "package")).all() == []
+    created = complete_task(session, call, world.vas[0], now=NOW).created
+    session.commit()
+    assert created == [only(session, "package").id]
+    complete_task(session, only(session, "package"), world.vas[0], now=NOW)
+    confirm = only(session, "confirm")
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        done = complete_task(session, confirm, world.manager, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    # The SOP's last step unlocks nothing, and its subject is not even read.
+    assert done.created == [] and not any("FROM patient" in s for s in statements)

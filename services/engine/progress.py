@@ -38,6 +38,23 @@ def _finished_steps(
     return found
 
 
+def _after(prepared: PreparedSpec, step_id: str) -> set[str]:
+    """Return the ids of the steps `step_id` waits for."""
+    return set(prepared.steps[step_id].step.after)
+
+
+def _known_finished(finished: list[Finished]) -> dict[tuple[int, str], set[str]]:
+    """Return {(subject id, cycle): step ids} of the steps the caller says just finished.
+
+    They are finished in this transaction (a completion's task, flushed as done; or
+    rows just inserted as skipped), so no query has to find them again.
+    """
+    known: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for subject, cycle, step_id in finished:
+        known[(subject.id, cycle)].add(step_id)
+    return known
+
+
 def advance_many(
     session: Session,
     prepared: PreparedSpec,
@@ -49,9 +66,10 @@ def advance_many(
 
     Runs in the caller's transaction (a completion's own, or a sweep batch), so a
     finished step and the work it unlocks are committed together. Successors that
-    are themselves skipped unlock theirs in the next round. Set-wise: one query
-    and one insert per round, whatever the number of subjects. Returns the
-    inserted rows (with their ids).
+    are themselves skipped unlock theirs in the next round. Set-wise: at most one
+    query and one insert per round, whatever the number of subjects; no query when
+    every candidate waits only on steps that just finished (the usual single
+    `after`). Returns the inserted rows (with their ids).
     """
     created: list[dict[str, Any]] = []
     kind = prepared.kind.value
@@ -63,14 +81,20 @@ def advance_many(
         }
         if not candidates:
             break
-        waits = {
-            s for _, _, step_id in candidates.values() for s in prepared.steps[step_id].step.after
+        done = _known_finished(finished)
+        unsure = {
+            (subject_id, cycle)
+            for subject_id, cycle, step_id in candidates
+            if not _after(prepared, step_id) <= done[(subject_id, cycle)]
         }
-        done = _finished_steps(session, ctx, kind, {(k[0], k[1]) for k in candidates}, waits)
+        if unsure:  # a step waits on more than what just finished: ask the database
+            waits = {s for _, _, step_id in candidates for s in _after(prepared, step_id)}
+            for pair, steps in _finished_steps(session, ctx, kind, unsure, waits).items():
+                done[pair] |= steps
         rows = [
             plan_task(prepared, step_id, subject, cycle, ctx, completed_at=finished_at)
             for (subject_id, cycle, step_id), (subject, _, _) in candidates.items()
-            if set(prepared.steps[step_id].step.after) <= done[(subject_id, cycle)]
+            if _after(prepared, step_id) <= done[(subject_id, cycle)]
         ]
         inserted, _ = write_tasks(session, prepared, rows)
         created += inserted

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from models import Role, SopVersion, Task, User, team_members, team_sites
+from models import Role, Task, User, team_members, team_sites
 
 MANAGER_ROLES = frozenset({Role.MANAGER, Role.ADMIN})
 
@@ -90,24 +90,58 @@ def visible_clause(scope: Scope) -> ColumnElement[bool]:
 
 
 def visible_task(
-    session: Session, scope: Scope, task_id: int, *, lock: bool = False, with_sop: bool = False
+    session: Session,
+    scope: Scope,
+    task_id: int,
+    *,
+    lock: bool = False,
+    with_sop: bool = False,
+    with_checklist: bool = False,
 ) -> Task:
     """Return the task if the scope may see it; raise TaskNotVisible otherwise.
 
     `lock` takes a row lock until the transaction ends (actions); `with_sop` loads the
-    task's SOP and version in the same query (completing needs them)."""
-    query = select(Task).where(Task.id == task_id, visible_clause(scope))
-    if with_sop:
-        query = query.options(
-            joinedload(Task.sop, innerjoin=True),
-            joinedload(Task.sop_version, innerjoin=True).joinedload(SopVersion.sop, innerjoin=True),
-        )
-    if lock:
-        query = query.with_for_update(of=Task)
-    task = session.scalar(query)
+    task's SOP and version, `with_checklist` its checklist, in the same query
+    (completing needs all three)."""
+    query = _task_by_id(scope, lock, with_sop, with_checklist)
+    # unique(): a joined collection repeats the task's row once per checklist item.
+    task = session.execute(query, {"visible_task_id": task_id}).unique().scalar_one_or_none()
     if task is None:
         raise TaskNotVisible(task_id)
     return task
+
+
+# `visible_task`'s statements by scope and options: building one (and its cache key)
+# cost more than running it. Cleared when full: rebuilding is cheap.
+_TASK_BY_ID: dict[tuple[object, ...], Select[tuple[Task]]] = {}
+_TASK_BY_ID_MAX = 1024
+
+
+def _task_by_id(
+    scope: Scope, lock: bool, with_sop: bool, with_checklist: bool
+) -> Select[tuple[Task]]:
+    """Return the SELECT of the task :visible_task_id if the scope may see it, with the
+    options of `visible_task`; built once per scope (its visibility) and options."""
+    visibility = (scope.user_id, scope.role, scope.team_ids, scope.site_ids)
+    key = (*visibility, lock, with_sop, with_checklist)
+    query = _TASK_BY_ID.get(key)
+    if query is not None:
+        return query
+    query = select(Task).where(Task.id == bindparam("visible_task_id"), visible_clause(scope))
+    if with_sop:
+        # The version's own SOP is the task's: `version.sop` finds it in the identity
+        # map, so it is not joined a second time.
+        query = query.options(
+            joinedload(Task.sop, innerjoin=True), joinedload(Task.sop_version, innerjoin=True)
+        )
+    if with_checklist:
+        query = query.options(joinedload(Task.checklist))
+    if lock:
+        query = query.with_for_update(of=Task)
+    if len(_TASK_BY_ID) >= _TASK_BY_ID_MAX:
+        _TASK_BY_ID.clear()
+    _TASK_BY_ID[key] = query
+    return query
 
 
 def may_work(scope: Scope, task: Task) -> bool:

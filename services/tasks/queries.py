@@ -8,6 +8,7 @@ computed in each task's site's time zone.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,15 @@ from sqlalchemy.orm import Session, joinedload, load_only
 from models import OPEN_STATUSES, Site, Sop, SubjectKind, Task, TaskStatus, Team, User
 from models.subject_kinds import subject_kinds
 from services.tasks.access import Scope, site_clause, team_queue_clause, visible_clause
-from services.tasks.buckets import BUCKETS, bucket_case, bucket_of, site_zones
+from services.tasks.buckets import (
+    BUCKETS,
+    ZoneLayout,
+    bucket_case,
+    bucket_of,
+    bucket_params,
+    site_zones,
+    zone_layout,
+)
 
 PAGE_SIZE = 50
 MAX_QUERY = 100
@@ -178,9 +187,13 @@ def text_clause(q: str) -> ColumnElement[bool]:
 
 def filter_clauses(flt: TaskFilter, now: datetime, *, status: bool = True) -> list[Any]:
     """Return the conditions of `flt` (without the status one when `status` is False)."""
+    others = _timeless_clauses(flt)
+    return [status_clause(flt.status, now), *others] if status else others
+
+
+def _timeless_clauses(flt: TaskFilter) -> list[Any]:
+    """Return the conditions of `flt` but its status: none of them depends on the moment."""
     clauses: list[ColumnElement[bool]] = []
-    if status:
-        clauses.append(status_clause(flt.status, now))
     if flt.site_id is not None:
         clauses.append(Task.site_id == flt.site_id)
     if flt.team_id is not None:
@@ -278,20 +291,28 @@ def my_counts(
 ) -> dict[str, int]:
     """Return the user's open tasks per bucket (overdue, today, week, later, snoozed,
     upcoming) under the filter's other conditions, plus "total" (awake ones)."""
-    bucket = bucket_case(site_zones(session) if zones is None else zones, now).label("bucket")
-    query = (
+    layout = zone_layout(site_zones(session) if zones is None else zones)
+    params = {"counts_user": scope.user_id, **bucket_params(layout, now)}
+    counts = dict.fromkeys([name for name, _ in BUCKETS] + ["snoozed", "upcoming"], 0)
+    counts.update({name: n for name, n in session.execute(_counts_query(layout, flt), params)})
+    counts["total"] = sum(counts[name] for name, _ in BUCKETS)
+    return counts
+
+
+@functools.lru_cache(maxsize=128)
+def _counts_query(layout: ZoneLayout, flt: TaskFilter) -> Select[tuple[str, int]]:
+    """Return the SELECT of `my_counts` for a zone layout and a filter, built once: the
+    user, the moment and the zones' dates are parameters (`counts_user`, `bucket_params`)."""
+    bucket = bucket_case(layout).label("bucket")
+    return (
         select(bucket, func.count())
         .where(
-            Task.assignee_id == scope.user_id,
+            Task.assignee_id == bindparam("counts_user"),
             is_open(),
-            *filter_clauses(flt, now, status=False),
+            *_timeless_clauses(flt),
         )
         .group_by(bucket)
     )
-    counts = dict.fromkeys([name for name, _ in BUCKETS] + ["snoozed", "upcoming"], 0)
-    counts.update({name: n for name, n in session.execute(query)})
-    counts["total"] = sum(counts[name] for name, _ in BUCKETS)
-    return counts
 
 
 def team_queue(

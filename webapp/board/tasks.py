@@ -4,18 +4,25 @@ back, block, complete, and (managers) reassign."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from flask import abort, current_app, redirect, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, select
 
-from models import Evidence, Task, TaskStatus, db, record
+from models import Evidence, Task, TaskStatus, User, db, record
 from services.tasks import evidence as proofs
 from services.tasks import workflow
 from services.tasks.access import Scope, TaskNotVisible, may_work, visible_task
-from services.tasks.actions import TaskActionError, complete_task, ensure_checklist, tick
+from services.tasks.actions import (
+    Completion,
+    TaskActionError,
+    complete_task,
+    ensure_checklist,
+    tick,
+)
 from services.tasks.detail import task_changes
 from webapp import htmx, params
 from webapp.board import bp
@@ -106,32 +113,82 @@ def complete(task_id: int) -> ResponseReturnValue:
     """Complete the task (checklist, evidence and approval permitting); the SOP's next
     steps are created at once. The panel then says what comes next and for whom."""
     try:
-        task = visible_task(db.session, scope(), task_id, lock=True, with_sop=True)
+        task = visible_task(
+            db.session, scope(), task_id, lock=True, with_sop=True, with_checklist=True
+        )
     except TaskNotVisible:
         abort(404)
     try:
         if not may_work(scope(), task):
             raise TaskActionError("Only the task's assignee or a manager can complete it.")
-        created = complete_task(db.session, task, scope().user, now()).created
+        completion = complete_task(db.session, task, scope().user, now())
     except TaskActionError as exc:
         db.session.rollback()
         return refused(task_id, str(exc), "complete")
-    nexts = (
-        db.session.scalars(
-            select(Task)
-            .where(Task.id.in_(created), Task.status != TaskStatus.SKIPPED)
-            .options(joinedload(Task.assignee), joinedload(Task.site))
-            .order_by(Task.id)
-        ).all()
-        if created
-        else []
-    )
-    whom = "; ".join(
-        f"{n.title} → {n.assignee.name if n.assignee else 'team queue'}" for n in nexts
-    )
+    nexts = next_steps(completion)
+    whom = "; ".join(f"{n.title} → {n.assignee_name or 'team queue'}" for n in nexts)
     message = f"Done. Next: {whom}." if whom else f"Done: {task.title}."
     panel = render_template("board/_completed.html", task=task, nexts=nexts)
     return changed(task, message, default_next=url_for("board.index"), panel=panel)
+
+
+@dataclass(frozen=True)
+class SiteZone:
+    """The one fact of a site the `due` filter reads."""
+
+    timezone: str
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """A task a completion created, as the done card lists it.
+
+    Built from the row as the engine wrote it, so nothing is read back. Carries what
+    the `due` filter reads of a task: `due_at`, `due_on`, `site.timezone` and
+    `snoozed_until` (a new task is not snoozed).
+    """
+
+    id: int
+    title: str
+    assignee_id: int | None
+    assignee_name: str | None
+    due_at: datetime
+    due_on: date
+    site: SiteZone
+    snoozed_until: datetime | None = None
+
+
+_NAMES = select(User.id, User.name).where(User.id.in_(bindparam("ids", expanding=True)))
+
+
+def next_steps(completion: Completion) -> list[NextStep]:
+    """Return the open tasks the completion created, by id (skipped steps are left out).
+
+    The only query: the names of their assignees, unless that is the person who
+    completed the task (whose name is at hand) or nobody (the team queue).
+    """
+    rows = sorted(
+        (r for r in completion.rows if r["status"] != TaskStatus.SKIPPED.value),
+        key=lambda r: r["id"],
+    )
+    me = scope().user
+    names = {me.id: me.name}
+    others = sorted({r["assignee_id"] for r in rows} - {None, me.id})
+    if others:
+        names.update(db.session.execute(_NAMES, {"ids": others}).tuples().all())
+    zone = SiteZone(completion.timezone)
+    return [
+        NextStep(
+            id=r["id"],
+            title=r["title"],
+            assignee_id=r["assignee_id"],
+            assignee_name=names.get(r["assignee_id"]),
+            due_at=r["due_at"],
+            due_on=r["due_on"],
+            site=zone,
+        )
+        for r in rows
+    ]
 
 
 @bp.post("/tasks/<int:task_id>/snooze")
