@@ -12,9 +12,9 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text, update
 
-from models import AuditEvent, CalendarScope, CalendarToken, Role, Task, utcnow
+from models import AuditEvent, CalendarScope, CalendarToken, Role, Task, Team, User, utcnow
 from services import deadlines
 from services.calendar import (
     CalendarTokenError,
@@ -282,3 +282,182 @@ def test_refusal_time_does_not_depend_on_the_token_prefix(session):
     # Generous: scheduling noise on a shared 2-core machine is far larger than any
     # prefix effect would be; a byte-by-byte comparison of secrets is not what happens.
     assert 0.5 < ratio < 2.0, ratio
+
+
+def _feed_engine(app):  # type: ignore[no-untyped-def]
+    from webapp.calendar import feed_engine
+
+    with app.app_context():
+        return feed_engine()
+
+
+def _refusal_case(session, change: str):  # type: ignore[no-untyped-def]
+    """Return (secret of a working token, a function making it stop working) for `change`."""
+    site = make_site(session)
+    team = make_team(session, sites=[site])
+    va = make_user(session, teams=[team])
+    make_user(session, teams=[team])  # a colleague who stays: membership is per user
+    manager = make_user(session, role=Role.MANAGER)
+    if change == "leave team":
+        issued = issue_token(session, va, CalendarScope.TEAM, team.id)
+    elif change in ("demote", "delete site"):
+        issued = issue_token(session, manager, CalendarScope.SITE, site.id)
+    elif change == "delete team":
+        other = make_team(session)  # not the manager's own: a manager may read any team's queue
+        issued = issue_token(session, manager, CalendarScope.TEAM, other.id)
+    else:
+        issued = issue_token(session, va, CalendarScope.USER)
+    session.commit()
+    token = issued.token
+
+    def apply() -> None:
+        if change == "rotate":
+            rotate_token(session, token.user, token.id)
+        elif change == "revoke":
+            revoke_token(session, token.user, token.id)
+        elif change == "deactivate":
+            token.user.active = False  # which also revokes the user's tokens
+        elif change == "deactivate in bulk":
+            # No ORM flush, so no revocation: the lookup's own `active` check refuses.
+            session.execute(update(User).where(User.id == token.user_id).values(active=False))
+        elif change == "leave team":
+            va.teams = []
+        elif change == "demote":
+            manager.role = Role.VA
+        elif change == "delete team":
+            session.delete(session.get(Team, token.scope_id))
+        elif change == "delete site":
+            session.delete(site)
+        session.commit()
+
+    return issued.secret, apply
+
+
+REFUSALS = [
+    "rotate",
+    "revoke",
+    "deactivate",
+    "deactivate in bulk",
+    "leave team",
+    "demote",
+    "delete team",
+    "delete site",
+]
+
+
+@pytest.mark.parametrize("change", REFUSALS)
+def test_a_token_that_stops_working_is_refused_on_the_very_next_request(
+    client, session, app, change
+):
+    """Even a conditional request with the ETag the feed had a moment ago gets the bare 404,
+    while the feed's validators are still remembered (CALENDAR_FRESH_SECONDS): only the
+    content is remembered, the token is looked up every time."""
+    assert app.config.get("CALENDAR_FRESH_SECONDS") is None  # the default: 15 s of memory
+    secret, apply = _refusal_case(session, change)
+    first = client.get(feed_path(secret))
+    assert first.status_code == 200
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert client.get(feed_path(secret), headers={"If-None-Match": etag}).status_code == 304
+
+    apply()
+    for headers in ({"If-None-Match": etag}, {"If-Modified-Since": modified}, {}):
+        refused = client.get(feed_path(secret), headers=headers)
+        assert refused.status_code == 404, (change, headers)
+        assert refused.get_data() == b"Not Found\n" and "ETag" not in refused.headers
+
+
+def test_a_304_is_one_statement_and_one_round_trip(client, session, app):
+    """The lookup fetches the token and everything that decides whether it still holds
+    (owner active, role, team membership): for every kind of feed a 304 is that one
+    statement, on an autocommit connection (no BEGIN, no ROLLBACK) taken without a ping."""
+    site = make_site(session)
+    team = make_team(session, sites=[site])
+    va = make_user(session, teams=[team])
+    manager = make_user(session, role=Role.MANAGER)
+    secrets_ = [
+        issue_token(session, va, CalendarScope.USER).secret,
+        issue_token(session, va, CalendarScope.TEAM, team.id).secret,
+        issue_token(session, manager, CalendarScope.SITE, site.id).secret,
+    ]
+    session.commit()
+    engine = _feed_engine(app)
+    with engine.connect() as connection:  # the driver itself is in autocommit mode
+        driver = connection.connection.dbapi_connection
+        if engine.dialect.name == "sqlite":
+            assert driver.isolation_level is None  # type: ignore[union-attr]
+        else:
+            assert driver.autocommit  # type: ignore[union-attr]
+    statements: list[str] = []
+    pings: list[object] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def ping(dbapi_connection):  # type: ignore[no-untyped-def]
+        pings.append(dbapi_connection)
+        return True
+
+    event.listen(engine, "before_cursor_execute", listen)
+    engine.dialect.do_ping = ping  # type: ignore[method-assign]
+    try:
+        etags = {}
+        for secret in secrets_:
+            etags[secret] = client.get(feed_path(secret)).headers["ETag"]  # stamps last_used_at
+            statements.clear()
+            response = client.get(feed_path(secret), headers={"If-None-Match": etags[secret]})
+            assert response.status_code == 304
+            assert len(statements) == 1 and "token_hash" in statements[0], statements
+        # With the validators re-checked on every request, the aggregate is the second.
+        app.config["CALENDAR_FRESH_SECONDS"] = 0
+        statements.clear()
+        again = client.get(feed_path(secrets_[0]), headers={"If-None-Match": etags[secrets_[0]]})
+        assert again.status_code == 304
+        assert len(statements) == 2 and "count(" in statements[1].lower(), statements
+        assert pings == []
+    finally:
+        app.config.pop("CALENDAR_FRESH_SECONDS", None)
+        del engine.dialect.do_ping
+        event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_a_feed_request_records_its_use_at_once(client, session):
+    _, issued = setup_feed(session)
+    assert client.get(feed_path(issued.secret)).status_code == 200
+    session.rollback()  # a new transaction: see what the feed's autocommit wrote
+    used = session.get(CalendarToken, issued.token.id).last_used_at
+    assert used is not None and utcnow() - used < timedelta(minutes=1)
+
+
+@pytest.mark.postgres_only
+def test_a_connection_the_database_dropped_is_replaced_within_the_request(client, session, app):
+    """Without a pre-ping, a pooled connection the server has closed (a restart, an idle
+    timeout) fails on its first statement: the request is answered on a new one."""
+    _, issued = setup_feed(session)
+    etag = client.get(feed_path(issued.secret)).headers["ETag"]  # a connection is now pooled
+    engine = _feed_engine(app)
+    with engine.connect() as connection:
+        pooled = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pooled})
+    session.commit()
+    for _ in range(200):  # the backend exits asynchronously
+        gone = session.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pooled}
+        )
+        if gone.scalar() == 0:
+            break
+        session.commit()
+        time.sleep(0.01)
+    lookups: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        response = client.get(feed_path(issued.secret), headers={"If-None-Match": etag})
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    assert response.status_code == 304
+    assert len(lookups) == 2  # the one that met the closed connection, and the retry
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pooled

@@ -14,11 +14,33 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from models import CalendarScope, CalendarToken, Role, Site, Team, User, utcnow
+from models import (
+    CalendarScope,
+    CalendarToken,
+    Role,
+    Site,
+    Team,
+    User,
+    team_members,
+    utcnow,
+)
 
 TOKEN_BYTES = 32  # 256 bits; the issue asks for at least 128
 # last_used_at is written at most this often per token: a calendar polling every
@@ -104,8 +126,9 @@ def available_feeds(session: Session, user: User) -> list[FeedChoice]:
 def may_subscribe(
     session: Session, user_id: int, role: Role, scope: CalendarScope, scope_id: int | None
 ) -> bool:
-    """Return True when the user may read this feed now (checked at issue and on every use,
-    so a VA who leaves a team, or a manager made a VA, loses the feed at once)."""
+    """Return True when the user may read this feed now: checked at issue, and on every
+    use by `_PERMITTED` (the same rules, in SQL, in the token lookup's own query), so a
+    VA who leaves a team, or a manager made a VA, loses the feed at once."""
     if scope is CalendarScope.USER:
         return scope_id in (None, user_id)
     if scope_id is None:
@@ -195,7 +218,45 @@ def revoke_token(
 
 _TOKEN = CalendarToken.__table__.c
 _USER = User.__table__.c
-# Built once, in Core: this lookup runs on every feed poll, including each 304.
+_SITE = Site.__table__.c
+_TEAM = Team.__table__.c
+_MEMBER = team_members.c
+
+
+def _constant(member: StrEnum) -> ColumnElement[str]:
+    """Return an enum member as a literal of the SQL text: as a parameter, it would be
+    converted again at each execution of a statement that runs on every poll."""
+    if not member.value.isidentifier():  # nothing to quote or escape
+        raise ValueError(f"not a plain word: {member.value!r}")
+    return literal_column(f"'{member.value}'")
+
+
+_MANAGER = or_(*(_USER.role == _constant(role) for role in MANAGER_ROLES))
+# `may_subscribe`'s rules in SQL, so the lookup itself says whether its token's owner may
+# still read the feed. CASE evaluates only its scope's EXISTS: a user feed probes nothing.
+_PERMITTED = case(
+    (
+        _TOKEN.scope == _constant(CalendarScope.USER),
+        or_(_TOKEN.scope_id.is_(None), _TOKEN.scope_id == _TOKEN.user_id),
+    ),
+    (
+        _TOKEN.scope == _constant(CalendarScope.SITE),
+        and_(_MANAGER, exists().where(_SITE.id == _TOKEN.scope_id)),
+    ),
+    (
+        _TOKEN.scope == _constant(CalendarScope.TEAM),
+        or_(
+            and_(_MANAGER, exists().where(_TEAM.id == _TOKEN.scope_id)),
+            exists().where(_MEMBER.team_id == _TOKEN.scope_id, _MEMBER.user_id == _TOKEN.user_id),
+        ),
+    ),
+    else_=false(),
+)
+# Built once, in Core (its compiled form is cached): this lookup runs on every feed poll,
+# including each 304, and is all the database work a 304 does. One round trip answers
+# both "which token is this?" and "does it still grant its feed?" (not revoked, owner
+# active, still allowed), so a rotated, revoked or deactivated user's token, or one whose
+# owner left the team, is refused on the very next request.
 _LOOKUP = (
     select(
         _TOKEN.id,
@@ -203,44 +264,53 @@ _LOOKUP = (
         _TOKEN.scope,
         _TOKEN.scope_id,
         _TOKEN.token_hash,
-        _TOKEN.revoked_at,
         _TOKEN.last_used_at,
-        _USER.active,
-        _USER.role,
+        and_(_TOKEN.revoked_at.is_(None), _USER.active, _PERMITTED).label("granted"),
     )
     .select_from(CalendarToken.__table__.join(User.__table__, _USER.id == _TOKEN.user_id))
     .where(_TOKEN.token_hash == bindparam("digest"))
 )
 
 
-def resolve_token(session: Session, secret: str, now: datetime | None = None) -> FeedGrant | None:
+def connection_of(bind: Session | Connection) -> Connection:
+    """Return the connection Core statements run on: `bind` itself, or the session's,
+    once the session has flushed what it holds pending (as its own queries would), so
+    the statements see the session's changes."""
+    if not isinstance(bind, Session):
+        return bind
+    if bind.autoflush:
+        bind.flush()
+    return bind.connection()
+
+
+def resolve_token(
+    bind: Session | Connection, secret: str, now: datetime | None = None
+) -> FeedGrant | None:
     """Return the feed a presented token grants, or None for every kind of refusal.
 
-    One indexed lookup by hash; `hmac.compare_digest` on the two equal-length
-    digests guards against a database whose comparison is not exact (a
-    case-insensitive collation). Writes nothing: see `record_use`.
+    One statement (`_LOOKUP`): the indexed lookup by hash, which also says whether the
+    token still grants its feed. `hmac.compare_digest` on the two equal-length digests
+    guards against a database whose comparison is not exact (a case-insensitive
+    collation). Writes nothing: see `record_use`.
     """
     digest = hash_token(secret)
-    row = session.connection().execute(_LOOKUP, {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row.token_hash, digest):
-        return None
-    if row.revoked_at is not None or not row.active:
-        return None
-    if not may_subscribe(session, row.user_id, row.role, row.scope, row.scope_id):
+    row = connection_of(bind).execute(_LOOKUP, {"digest": digest}).first()
+    if row is None or not hmac.compare_digest(row.token_hash, digest) or not row.granted:
         return None
     scope_id = row.user_id if row.scope is CalendarScope.USER else row.scope_id
     return FeedGrant(row.id, row.user_id, row.scope, scope_id, row.last_used_at)
 
 
-def record_use(session: Session, grant: FeedGrant, now: datetime | None = None) -> bool:
+def record_use(bind: Session | Connection, grant: FeedGrant, now: datetime | None = None) -> bool:
     """Record that the grant's token was used now, unless that was recorded less than
-    LAST_USED_RESOLUTION ago; return True when it wrote (the caller commits)."""
+    LAST_USED_RESOLUTION ago; return True when it wrote (the caller commits, unless
+    `bind` is a connection in autocommit mode)."""
     now = now or utcnow()
     if grant.last_used_at is not None and now - grant.last_used_at < LAST_USED_RESOLUTION:
         return False
     # Core, not the ORM: last_used_at is kept out of the audit trail anyway, and a
     # poll should not load the row as an object.
-    session.execute(
-        update(CalendarToken).where(CalendarToken.id == grant.token_id).values(last_used_at=now)
+    connection_of(bind).execute(
+        update(CalendarToken.__table__).where(_TOKEN.id == grant.token_id).values(last_used_at=now)
     )
     return True
