@@ -27,16 +27,22 @@ def only(session, step_id):
     return task
 
 
+def world_with_one_patient(session):
+    """A world with one consenting FL patient whose card expires in 30 days."""
+    world = build_world(session)
+    add_patient(
+        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
+    )
+    return world
+
+
 def tick_all(session, task, user):
     for item in ensure_checklist(session, task):
         tick(session, item, user, True)
 
 
 def test_completion_creates_the_next_step_due_from_the_completion(session):
-    world = build_world(session)
-    add_patient(
-        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
-    )
+    world = world_with_one_patient(session)
     load_sop(session, RENEWAL)
     sweep(session)
     remind = only(session, "remind")
@@ -84,10 +90,7 @@ def test_false_condition_skips_a_step_records_why_and_unblocks_nothing_twice(ses
 
 
 def test_approval_steps_need_the_role_and_evidence_gates(session):
-    world = build_world(session)
-    add_patient(
-        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
-    )
+    world = world_with_one_patient(session)
     text = RENEWAL.replace(
         "    approval: {role: manager}",
         "    approval: {role: manager}\n    evidence: {required: true, kind: any}",
@@ -163,10 +166,7 @@ def test_snoozed_tasks_are_not_escalated(session):
 
 
 def test_completing_is_audited_and_in_the_history_like_any_change(session):
-    world = build_world(session)
-    add_patient(
-        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
-    )
+    world = world_with_one_patient(session)
     load_sop(session, RENEWAL)
     sweep(session)
     remind = only(session, "remind")
@@ -240,10 +240,7 @@ def test_a_step_after_two_others_waits_for_both(session, engine):
         "    after: [remind, call]\n",
     )
     assert "after: [remind, call]" in text
-    world = build_world(session)
-    add_patient(
-        session, world.fl, 1, card_expires_on=TODAY + timedelta(days=30), consent_email=True
-    )
+    world = world_with_one_patient(session)
     load_sop(session, text)
     sweep(session)
     remind, call = only(session, "remind"), only(session, "call")
