@@ -19,6 +19,7 @@ from services.demo import seed_demo
 from services.engine.bulk_plan import not_set_based_reason
 from services.engine.bulk_sweep import period_of
 from services.engine.sweep import execute_run, start_run
+from services.engine.writer import COPY_COLUMNS
 from services.sops.registry import latest_version, prepared_for, sync_directory
 
 pytestmark = pytest.mark.postgres_only
@@ -26,30 +27,9 @@ pytestmark = pytest.mark.postgres_only
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = date(2026, 11, 2)
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-COMPARED = (
-    "title",
-    "description",
-    "sop_id",
-    "sop_version_id",
-    "step_id",
-    "subject_type",
-    "subject_id",
-    "subject_ref",
-    "cycle",
-    "site_id",
-    "team_id",
-    "assignee_id",
-    "status",
-    "priority",
-    "starts_at",
-    "due_on",
-    "due_at",
-    "cancel_reason",
-    "escalation_level",
-    "evidence_required",
-    "approval_role",
-    "revision",
-)
+# Every column a planned task carries, except its identity (the key the rows are
+# compared by) and the run that wrote it (each sweep is its own run).
+COMPARED = tuple(c for c in COPY_COLUMNS if c not in ("dedup_key", "run_id"))
 
 
 def _sweep(session: Session, slug: str, set_based: bool) -> tuple[dict[str, Any], SopRun]:
