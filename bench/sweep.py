@@ -33,6 +33,8 @@ os.environ.setdefault("PREFECT_HOME", str(Path(os.environ["SOPFLOW_INSTANCE"]) /
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+# The test harness stops its server with events in flight; its recorder logs that.
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
 
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
