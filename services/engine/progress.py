@@ -109,17 +109,3 @@ def advance_many(
             if row["status"] == TaskStatus.SKIPPED.value
         ]
     return created
-
-
-def advance_after(
-    session: Session,
-    prepared: PreparedSpec,
-    ctx: RunContext,
-    subject: SubjectRow,
-    cycle: str,
-    finished_step: str,
-    finished_at: datetime,
-) -> list[int]:
-    """Create the successors of one finished step (see `advance_many`); return new ids."""
-    rows = advance_many(session, prepared, ctx, [(subject, cycle, finished_step)], finished_at)
-    return [row["id"] for row in rows]
