@@ -105,7 +105,6 @@ class BulkBatch:
     """
 
     last_id: int | None
-    subjects: int = 0
     skipped_subjects: int = 0
     inserted: int = 0
     opened: int = 0
@@ -342,7 +341,7 @@ def run_bulk_batch(
         ):
             any_planned = True
             planned[step_id] += n if is_open else 0
-        batch = BulkBatch(last_id=last, subjects=count, skipped_subjects=skipped_subjects)
+        batch = BulkBatch(last_id=last, skipped_subjects=skipped_subjects)
         if any_planned:
             actor = current_actor()
             params = {
