@@ -41,7 +41,7 @@ from models.subjects import (
     Practice,
     patient_caregivers,
 )
-from models.tasks import ChecklistItem, Evidence, Task, TaskEvent
+from models.tasks import ChecklistItem, Evidence, Task, TaskEvent, closed_work, open_work
 
 __all__ = [
     "GRAMS_PER_UNIT",
@@ -93,8 +93,10 @@ __all__ = [
     "WasteSource",
     "WeightUnit",
     "acting_as",
+    "closed_work",
     "current_actor",
     "db",
+    "open_work",
     "patient_caregivers",
     "record",
     "set_actor",

@@ -49,20 +49,42 @@ def include_object(
 
 
 def _insert_check(column: str, parent: str) -> str:
-    # `ids` holds the distinct non-null values of the column (gathered in one pass).
+    # `ids_<column>` holds the column's distinct non-null values (see `inserted_function`).
+    ids = f"ids_{column}"
     return f"""
-    SELECT array_agg(DISTINCT {column}) FILTER (WHERE {column} IS NOT NULL) INTO ids
-      FROM new_rows;
-    IF ids IS NOT NULL THEN
+    IF {ids} IS NOT NULL THEN
         SELECT array_agg(id) INTO found
-          FROM (SELECT id FROM {parent} WHERE id = ANY(ids) FOR KEY SHARE) AS locked;
-        IF cardinality(ids) <> coalesce(cardinality(found), 0) THEN
+          FROM (SELECT id FROM {parent} WHERE id = ANY({ids}) FOR KEY SHARE) AS locked;
+        IF cardinality({ids}) <> coalesce(cardinality(found), 0) THEN
             SELECT min(x) INTO missing
-              FROM unnest(ids) AS x WHERE x <> ALL(coalesce(found, '{{}}'));
+              FROM unnest({ids}) AS x WHERE x <> ALL(coalesce(found, '{{}}'));
             RAISE EXCEPTION 'task.{column} = % names no row of {parent}', missing
                 USING ERRCODE = 'foreign_key_violation';
         END IF;
     END IF;"""
+
+
+def inserted_function() -> str:
+    """The SQL of the function behind the INSERT trigger: every column's distinct values
+    gathered in one pass over the new rows, then each parent table checked and locked."""
+    declared = "".join(f"\n    ids_{column} integer[];" for column in TASK_REFERENCES)
+    gathered = ",\n           ".join(
+        f"array_agg(DISTINCT {column}) FILTER (WHERE {column} IS NOT NULL)"
+        for column in TASK_REFERENCES
+    )
+    targets = ", ".join(f"ids_{column}" for column in TASK_REFERENCES)
+    checks = "".join(_insert_check(c, p) for c, p in TASK_REFERENCES.items())
+    return f"""CREATE OR REPLACE FUNCTION task_references_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE{declared}
+    found integer[];
+    missing integer;
+BEGIN
+    SELECT {gathered}
+      INTO {targets}
+      FROM new_rows;{checks}
+    RETURN NULL;
+END $$"""
 
 
 def _update_check(column: str, parent: str) -> str:
@@ -83,18 +105,10 @@ def _parent_triggers() -> list[tuple[str, str, str]]:
 
 def create_statements() -> list[str]:
     """The SQL that installs the checks (PostgreSQL)."""
-    inserted = "".join(_insert_check(c, p) for c, p in TASK_REFERENCES.items())
     updated = "".join(_update_check(c, p) for c, p in TASK_REFERENCES.items())
     columns = ", ".join(TASK_REFERENCES)
     statements = [
-        f"""CREATE FUNCTION task_references_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    ids integer[];
-    found integer[];
-    missing integer;
-BEGIN{inserted}
-    RETURN NULL;
-END $$""",
+        inserted_function(),
         "CREATE TRIGGER task_references_inserted AFTER INSERT ON task "
         "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
         "EXECUTE FUNCTION task_references_inserted()",

@@ -8,27 +8,33 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     Date,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    bindparam,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.audit import Audited
 from models.base import UTCDateTime, db, utcnow
-from models.enums import Role, SubjectKind, TaskStatus, str_enum
+from models.enums import OPEN_STATUSES, Role, SubjectKind, TaskStatus, str_enum
 from models.org import Site, Team, User
 from models.sops import Sop, SopVersion
 
-# The board's partial indexes cover open work only (a small share of a table that
-# keeps every finished task), in the order the lists show it. Queries must spell the
-# same condition with literal values for the planner to use them (see
-# services/tasks/queries.py).
+# Open work and closed work are indexed apart. The board's partial indexes cover
+# open work only (a small share of a table that keeps every finished task), in the
+# order the lists show it; history (done, cancelled, skipped) has its own partial
+# indexes, which a sweep inserting thousands of open tasks never touches: every
+# index a new task enters costs about a microsecond of each insert (bench/sweep.py).
+# Queries must spell the same conditions with literal values for the planner to use
+# them: build them with `open_work` and `closed_work` below.
 OPEN_WORK = "status IN ('open', 'in_progress', 'blocked')"
+CLOSED_WORK = "status NOT IN ('open', 'in_progress', 'blocked')"
 TEAM_QUEUE = "status = 'open' AND assignee_id IS NULL"
 
 
@@ -41,11 +47,10 @@ class Task(Audited, db.Model):
 
     __tablename__ = "task"
     __table_args__ = (
-        Index("ix_task_assignee_status_due", "assignee_id", "status", "due_at"),
-        Index("ix_task_team_status_due", "team_id", "status", "due_at"),
-        Index("ix_task_status_due", "status", "due_at"),
         Index("ix_task_subject", "subject_type", "subject_id"),
-        Index("ix_task_sop_step", "sop_id", "step_id"),
+        # The tasks a run wrote lie together in the table (a sweep appends them): a
+        # block-range index finds them at a fraction of a B-tree's cost per insert.
+        Index("ix_task_run_id", "run_id", postgresql_using="brin"),
         # My queue (page, keyset and bucket counts from the index alone)...
         Index(
             "ix_task_open_assignee",
@@ -77,13 +82,47 @@ class Task(Audited, db.Model):
             postgresql_where=text(TEAM_QUEUE),
             sqlite_where=text(TEAM_QUEUE),
         ),
-        # Every open task by deadline (the manager board).
+        # Every open task by deadline (the manager board, the escalation sweep); team,
+        # site and SOP are checked in the index (team and site feeds, counts per SOP).
         Index(
             "ix_task_open_due",
             "due_at",
             "id",
+            "team_id",
+            "site_id",
+            "sop_id",
             postgresql_where=text(OPEN_WORK),
             sqlite_where=text(OPEN_WORK),
+        ),
+        # History, by deadline: a person's, a team's, everyone's (lists filtered to done,
+        # cancelled or skipped; the closed tasks a calendar feed still shows).
+        Index(
+            "ix_task_closed_assignee",
+            "assignee_id",
+            "due_at",
+            "id",
+            "updated_at",
+            postgresql_where=text(CLOSED_WORK),
+            sqlite_where=text(CLOSED_WORK),
+        ),
+        Index(
+            "ix_task_closed_team",
+            "team_id",
+            "due_at",
+            "id",
+            "updated_at",
+            postgresql_where=text(CLOSED_WORK),
+            sqlite_where=text(CLOSED_WORK),
+        ),
+        Index(
+            "ix_task_closed_due",
+            "due_at",
+            "id",
+            "site_id",
+            "sop_id",
+            "updated_at",
+            postgresql_where=text(CLOSED_WORK),
+            sqlite_where=text(CLOSED_WORK),
         ),
     )
 
@@ -94,12 +133,12 @@ class Task(Audited, db.Model):
     sop_id: Mapped[int] = mapped_column(ForeignKey("sop.id"))
     sop_version_id: Mapped[int] = mapped_column(ForeignKey("sop_version.id"))
     step_id: Mapped[str] = mapped_column(String(64))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("sop_run.id"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sop_run.id"))
     subject_type: Mapped[SubjectKind] = mapped_column(str_enum(SubjectKind, 16))
     subject_id: Mapped[int] = mapped_column(Integer)
     subject_ref: Mapped[str] = mapped_column(String(40))  # opaque, e.g. "P-4821"
     cycle: Mapped[str] = mapped_column(String(40))  # e.g. the expiry date it serves
-    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"), index=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("site.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     status: Mapped[TaskStatus] = mapped_column(str_enum(TaskStatus, 16), default=TaskStatus.OPEN)
@@ -200,3 +239,21 @@ class TaskEvent(db.Model):
 
     task: Mapped[Task] = relationship(back_populates="events")
     actor: Mapped[User | None] = relationship()
+
+
+def _status_list(name: str) -> Any:
+    # Values written into the SQL, not bound: a prepared statement's generic plan
+    # cannot prove that a parameter matches a partial index's condition.
+    return bindparam(name, list(OPEN_STATUSES), expanding=True, literal_execute=True)
+
+
+def open_work(status: Any = None) -> ColumnElement[bool]:
+    """Return `OPEN_WORK` as a condition on `status` (default: task.status) that the
+    planner matches to the indexes over open work."""
+    return (Task.status if status is None else status).in_(_status_list("open_work"))
+
+
+def closed_work(status: Any = None) -> ColumnElement[bool]:
+    """Return `CLOSED_WORK` as a condition on `status` (default: task.status) that the
+    planner matches to the indexes over history."""
+    return (Task.status if status is None else status).not_in(_status_list("closed_work"))

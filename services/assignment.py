@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Role, RoundRobinCursor, Task, Team, User, team_members
+from models import Role, RoundRobinCursor, Task, Team, User, open_work, team_members
 from models.sop_spec import Assignment
 from services.engine.sql import insert_ignore
 
@@ -122,7 +122,7 @@ def open_task_counts(session: Session, user_ids: Sequence[int]) -> dict[int, int
         return counts
     query = (
         select(Task.assignee_id, func.count())
-        .where(Task.assignee_id.in_(user_ids), Task.status.in_(OPEN_STATUSES))
+        .where(Task.assignee_id.in_(user_ids), open_work())
         .group_by(Task.assignee_id)
     )
     for user_id, count in session.execute(query):

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import generate_password_hash
 
 from models import (
-    OPEN_STATUSES,
     CalendarToken,
     Role,
     Task,
@@ -24,6 +23,7 @@ from models import (
     TaskStatus,
     Team,
     User,
+    open_work,
     utcnow,
 )
 from models.org import new_session_nonce
@@ -168,7 +168,7 @@ def deactivate_user(session: Session, user: User, by: User) -> Deactivation:
     tasks = session.scalars(
         select(Task).where(
             Task.assignee_id == user.id,
-            Task.status.in_(OPEN_STATUSES),
+            open_work(),
             Task.team_id.is_not(None),
         )
     ).all()

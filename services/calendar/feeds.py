@@ -21,10 +21,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, CalendarScope, Site, SubjectKind, Task, TaskStatus, Team, User
+from models import (
+    CalendarScope,
+    Site,
+    SubjectKind,
+    Task,
+    TaskStatus,
+    Team,
+    User,
+    closed_work,
+    open_work,
+)
 from services.calendar import ics
 from services.calendar.events import Form, TaskFacts, renderer_for
 from services.calendar.tokens import FeedGrant, connection_of
@@ -119,7 +129,11 @@ def _conditions(scope: CalendarScope) -> list[ColumnElement[bool]]:
         _TASK.due_on >= bindparam("window_first"),
         _TASK.due_on <= bindparam("window_last"),
         _TASK.status != TaskStatus.SKIPPED,
-        or_(_TASK.status.in_(OPEN_STATUSES), _TASK.updated_at >= bindparam("closed_since")),
+        # Open, or closed lately: each side its own partial index (models/tasks.py).
+        or_(
+            open_work(_TASK.status),
+            and_(closed_work(_TASK.status), _TASK.updated_at >= bindparam("closed_since")),
+        ),
     ]
 
 

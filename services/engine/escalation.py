@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from models import OPEN_STATUSES, Actor, Task, TaskEvent, acting_as
+from models import Actor, Task, TaskEvent, acting_as, open_work
 from models.durations import Duration
 from models.sop_spec import Escalation
 from services import deadlines
@@ -110,7 +110,7 @@ def escalation_sweep(session: Session, now: datetime) -> EscalationReport:
     query = (
         select(Task)
         .where(
-            Task.status.in_(OPEN_STATUSES),
+            open_work(),
             Task.due_at <= now + WARN_HORIZON,
             or_(Task.snoozed_until.is_(None), Task.snoozed_until <= now),
         )

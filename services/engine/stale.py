@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Actor, SopRun, Task, TaskStatus, acting_as
+from models import Actor, SopRun, Task, TaskStatus, acting_as, open_work
 from models.subject_kinds import subject_kind
 from services.engine.bulk_plan import compile_spec, uses_set_based
 from services.engine.planner import RunContext
@@ -33,7 +33,7 @@ def cancel_stale_cycles(session: Session, run: SopRun, ctx: RunContext) -> int:
         .where(
             Task.sop_id == run.sop_id,
             Task.subject_type == prepared.kind,
-            Task.status.in_(OPEN_STATUSES),
+            open_work(),
         )
     )
     compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None

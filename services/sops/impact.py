@@ -28,7 +28,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from models import (
-    OPEN_STATUSES,
     Sop,
     SopVersion,
     SopVersionSource,
@@ -36,6 +35,7 @@ from models import (
     TaskStatus,
     Team,
     User,
+    open_work,
     utcnow,
 )
 from models.sop_spec import SopSpec, Step
@@ -137,7 +137,7 @@ def open_tasks(session: Session, sop_id: int) -> list[Task]:
     """Return the SOP's open tasks, soonest due first, with their people and version."""
     query = (
         select(Task)
-        .where(Task.sop_id == sop_id, Task.status.in_(OPEN_STATUSES))
+        .where(Task.sop_id == sop_id, open_work())
         .options(joinedload(Task.assignee), joinedload(Task.team), joinedload(Task.sop_version))
         .order_by(Task.due_at, Task.id)
     )

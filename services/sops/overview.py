@@ -11,7 +11,7 @@ from croniter import croniter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import OPEN_STATUSES, Site, Sop, SopRun, SopVersion, Task, utcnow
+from models import Site, Sop, SopRun, SopVersion, Task, open_work, utcnow
 from models.sop_spec import SopSpec
 from services.sop_validation import SopValidationError
 from services.sops.registry import latest_version, spec_for
@@ -81,7 +81,7 @@ def next_runs(spec: SopSpec, site_zones: list[str], now: datetime) -> list[NextR
 def _open_counts(session: Session, sop_ids: list[int]) -> dict[int, int]:
     query = (
         select(Task.sop_id, func.count())
-        .where(Task.status.in_(OPEN_STATUSES), Task.sop_id.in_(sop_ids))
+        .where(open_work(), Task.sop_id.in_(sop_ids))
         .group_by(Task.sop_id)
     )
     return dict(session.execute(query).all())

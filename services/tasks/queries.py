@@ -24,12 +24,22 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     tuple_,
 )
 from sqlalchemy.orm import Session, joinedload, load_only
 
-from models import OPEN_STATUSES, Site, Sop, SubjectKind, Task, TaskStatus, Team, User
+from models import (
+    OPEN_STATUSES,
+    Site,
+    Sop,
+    SubjectKind,
+    Task,
+    TaskStatus,
+    Team,
+    User,
+    closed_work,
+    open_work,
+)
 from models.subject_kinds import subject_kinds
 from services.tasks.access import Scope, site_clause, team_queue_clause, visible_clause
 from services.tasks.buckets import (
@@ -131,15 +141,17 @@ class Page:
 
 
 def is_open() -> ColumnElement[bool]:
-    """Return "status is open, in progress or blocked", with the values written into the
-    SQL: only then can the planner match the partial indexes over open work."""
-    values = bindparam("open_work", list(OPEN_STATUSES), expanding=True, literal_execute=True)
-    return Task.status.in_(values)
+    """Return "status is open, in progress or blocked", matched to the indexes over open
+    work (see `models.open_work`)."""
+    return open_work()
 
 
 def has_status(status: TaskStatus) -> ColumnElement[bool]:
-    """Return "status is `status`", with the value written into the SQL (see `is_open`)."""
-    return Task.status == literal(status, Task.status.type, literal_execute=True)
+    """Return "status is `status`", with the value written into the SQL and, for a closed
+    status, the history indexes' own condition beside it: SQLite uses a partial index
+    only when the query repeats its condition."""
+    same = Task.status == literal(status, Task.status.type, literal_execute=True)
+    return same if status in OPEN_STATUSES else and_(same, closed_work())
 
 
 def _awake(now: datetime) -> ColumnElement[bool]:
@@ -164,7 +176,8 @@ def status_clause(status: str, now: datetime) -> ColumnElement[bool]:
             or_(Task.snoozed_until.is_(None), Task.snoozed_until <= now),
         )
     if status == "all":
-        return true()
+        # Every task, said as open or closed so that each side can use its indexes.
+        return or_(is_open(), closed_work())
     return has_status(TaskStatus(status))
 
 
