@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from models import DisposalRecord, SopRun, Task
+from models import DisposalRecord, RunStatus, SopRun, Task
 from services.engine.sweep import execute_run, start_run
 from tests.support.world import RENEWAL, TODAY, add_patient, build_world, load_sop
 
@@ -52,6 +52,47 @@ def test_two_concurrent_runs_create_each_task_once(session, engine):
     runs = session.scalars(select(SopRun)).all()
     assert sum(r.created_count for r in runs) == 300
     assert sum(r.created_count + r.unchanged_count for r in runs) == 600
+
+
+@pytest.mark.postgres_only  # a writer waiting on another's uncommitted key
+def test_a_run_that_meets_a_concurrent_writers_keys_skips_them(session, engine):
+    # The set-based sweep inserts without a conflict arbiter first; a key that another
+    # transaction wrote after the sweep planned must make it skip, not fail.
+    world = build_world(session)
+    for i in range(20):
+        add_patient(session, world.fl, i, card_expires_on=TODAY + timedelta(days=20 + i))
+    load_sop(session, RENEWAL)
+    session.commit()
+    with Session(engine) as other:
+        first = start_run(other, "test-renewal", "schedule", now=NOW)
+        execute_run(other, first, commit=False)  # 20 tasks, not committed yet
+        assert first.created_count == 20
+        outcome: dict[str, object] = {}
+
+        def second_run() -> None:
+            try:
+                with Session(engine) as own:
+                    run = start_run(own, "test-renewal", "schedule", now=NOW)
+                    own.commit()
+                    execute_run(own, run)
+                    outcome["counts"] = (run.created_count, run.unchanged_count, run.status)
+            except BaseException as exc:  # reported below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=second_run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        waiting = 0
+        while not waiting and time.monotonic() < deadline and thread.is_alive():
+            waiting = session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+            session.rollback()
+            time.sleep(0.02)
+        assert waiting, "the second run should wait on the first one's keys"
+        other.commit()
+    thread.join(timeout=60)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["counts"] == (0, 20, RunStatus.COMPLETED)
+    assert session.scalar(select(func.count()).select_from(Task)) == 20
 
 
 def test_a_killed_run_rerun_ends_with_exactly_the_tasks(session, database_url, tmp_path):

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Role, Site, TaskStatus, current_actor, utcnow
@@ -77,7 +78,7 @@ WITH points AS (
     LEFT JOIN points ps ON ps.which = 'starts' AND ps.step_id = p.step_id
         AND ps.site_key = p.site_key AND ps.anchor = p.starts_anchor
     LEFT JOIN places l ON l.step_id = p.step_id AND l.slot = p.slot
-    ON CONFLICT (dedup_key) DO NOTHING
+    {on_conflict}
     RETURNING id, status, subject_id, step_id, cycle
 ), audit AS (
     -- One event lists every task the statement created (as writer.write_tasks records).
@@ -94,6 +95,14 @@ SELECT count(*) AS inserted, count(*) FILTER (WHERE status = 'open') AS opened,
     array_agg(cycle ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_cycle
 FROM inserted
 """
+# The plan holds only keys that had no task, so a conflict means that a concurrent
+# writer (another run of the SOP, an event run) inserted one meanwhile. The batch
+# first inserts without an arbiter, which saves a unique-index probe per row, inside
+# a savepoint; on a duplicate key it runs again skipping conflicts. Either way the
+# unique constraint is the guard.
+_INSERT_PLAIN = sa.text(_INSERT_TASKS.format(on_conflict=""))
+_INSERT_SKIPPING = sa.text(_INSERT_TASKS.format(on_conflict="ON CONFLICT (dedup_key) DO NOTHING"))
+DEDUP_CONSTRAINT = "uq_task_dedup_key"
 
 
 @dataclass
@@ -309,6 +318,17 @@ def _placements(
     return columns
 
 
+def _insert_tasks(session: Session, params: dict[str, Any]) -> Any:
+    """Run the insert (see `_INSERT_PLAIN`) and return its one row of counts."""
+    try:
+        with session.begin_nested():
+            return session.connection().execute(_INSERT_PLAIN, params).one()
+    except IntegrityError as exc:
+        if getattr(exc.orig.diag, "constraint_name", None) != DEDUP_CONSTRAINT:
+            raise
+    return session.connection().execute(_INSERT_SKIPPING, params).one()
+
+
 def run_bulk_batch(
     session: Session,
     prepared: PreparedSpec,
@@ -332,6 +352,10 @@ def run_bulk_batch(
         bounds = sa.and_(bounds, compiled.subject_when)
     connection = session.connection()
     connection.exec_driver_sql(_CREATE_PLAN)
+    # Compiling these statements to machine code takes longer than running them (the
+    # correlated subqueries of templates inflate their estimated cost past
+    # jit_above_cost); off until the batch's transaction ends.
+    connection.exec_driver_sql("SET LOCAL jit = off")
     try:
         connection.execute(_plan_insert(prepared, compiled, ctx, bounds))
         planned: dict[str, int] = defaultdict(int)  # open rows per step
@@ -364,7 +388,7 @@ def run_bulk_batch(
             # guesses a handful of rows and nests loops over thousands; every join
             # here is an equality join that a hash join does in one pass.
             connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            row = connection.execute(sa.text(_INSERT_TASKS), params).one()
+            row = _insert_tasks(session, params)
             connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
             batch.inserted, batch.opened = row.inserted, row.opened
             if row.s_subject:
