@@ -146,65 +146,105 @@ def _locked_last_pick(session: Session, scope: str) -> int | None:
     return found.last_user_id
 
 
+@dataclass(frozen=True)
+class Placements:
+    """Where `n` new tasks go, compactly: the i-th goes to `lead[i]` for the first
+    len(lead), then round `cycle` (turns and least-loaded picks repeat once everyone
+    has had one, so a set-based writer ships one period, not n placements)."""
+
+    lead: tuple[Placement, ...]
+    cycle: tuple[Placement, ...]
+    n: int
+
+    def __getitem__(self, index: int) -> Placement:
+        if index < len(self.lead):
+            return self.lead[index]
+        return self.cycle[(index - len(self.lead)) % len(self.cycle)]
+
+    def expanded(self) -> list[Placement]:
+        """Return all `n` placements, in order."""
+        return [self[i] for i in range(self.n)]
+
+
 def _round_robin(session: Session, scope: str, pool: list[int], n: int) -> list[int]:
-    """Return `n` users from `pool` taking turns after the scope's last pick; save the last."""
+    """Return one period of the turns of `n` users from `pool` after the scope's last
+    pick (all of them when n is smaller); save the n-th pick as the last."""
     last = _locked_last_pick(session, scope)
     start = next((i for i, uid in enumerate(pool) if last is not None and uid > last), 0)
-    picks = [pool[(start + i) % len(pool)] for i in range(n)]
-    if picks:
-        # A Core UPDATE, now: the cursor is not audited, and an ORM object would cost a
-        # flush later in the request.
-        session.execute(_SAVE_PICK, {"cursor_scope": scope, "last_user_id": picks[-1]})
-    return picks
+    # A Core UPDATE, now: the cursor is not audited, and an ORM object would cost a
+    # flush later in the request.
+    session.execute(
+        _SAVE_PICK, {"cursor_scope": scope, "last_user_id": pool[(start + n - 1) % len(pool)]}
+    )
+    return [pool[(start + i) % len(pool)] for i in range(min(n, len(pool)))]
 
 
-def _least_loaded(session: Session, pool: list[int], n: int) -> list[int]:
-    """Return `n` picks, each going to whoever has the fewest open tasks at that point."""
-    heap = [(count, uid) for uid, count in open_task_counts(session, pool).items()]
+def _least_loaded(session: Session, pool: list[int], n: int) -> tuple[list[int], list[int]]:
+    """Return (lead, cycle) of `n` picks, each going to whoever has the fewest open tasks
+    at that point (the lower id on a tie): once everyone's count is level, the picks
+    go round the pool in id order."""
+    counts = open_task_counts(session, pool)
+    heap = [(count, uid) for uid, count in counts.items()]
     heapq.heapify(heap)
-    picks = []
-    for _ in range(n):
+    level = max(counts.values())
+    behind = sum(level - count for count in counts.values())  # picks until level
+    lead = []
+    for _ in range(min(n, behind)):
         count, uid = heapq.heappop(heap)
-        picks.append(uid)
+        lead.append(uid)
         heapq.heappush(heap, (count + 1, uid))
-    return picks
+    return lead, sorted(pool)
 
 
-def place_tasks(
+def plan_placements(
     session: Session, rule: Assignment | None, n: int, default_team: str | None
-) -> list[Placement]:
-    """Return where each of `n` new tasks goes under `rule` (None: the default team's queue).
+) -> Placements:
+    """Return where each of `n` new tasks goes under `rule` (None: the default team's
+    queue), as a lead and a repeating cycle; a round-robin turn is saved as taken.
 
     A rule whose pool has nobody active puts the tasks in the team's queue rather
     than losing them; a fixed user who is inactive or unknown raises AssignmentError.
     """
     if n == 0:
-        return []
+        return Placements((), (), 0)
     pool: list[int] | None = None
     if rule is not None and rule.team and rule.strategy not in ("team_queue", "fixed"):
         team_id, pool = _team_and_pool(session, rule.team, rule.role)
     else:
         team_id = team_id_for(session, (rule.team if rule else None) or default_team)
     if rule is None or rule.strategy == "team_queue":
-        return [Placement(team_id, None)] * n
+        return Placements((), (Placement(team_id, None),), n)
     if rule.strategy == "fixed":
         user_id = session.scalar(
             select(User.id).where(func.lower(User.email) == rule.user.lower(), User.active)
         )
         if user_id is None:
             raise AssignmentError(f'no active user "{rule.user}"')
-        return [Placement(team_id, user_id)] * n
+        return Placements((), (Placement(team_id, user_id),), n)
     if pool is None:  # no team named: the role's active users, whatever their team
         pool = active_pool(session, None, rule.role)
     if not pool:
-        return [Placement(team_id, None)] * n
+        return Placements((), (Placement(team_id, None),), n)
+    lead: list[int] = []
     if rule.strategy == "least_loaded":
-        picks = _least_loaded(session, pool, n)
+        lead, cycle = _least_loaded(session, pool, n)
     elif rule.strategy == "round_robin":
-        picks = _round_robin(session, f"team:{team_id}", pool, n)
+        cycle = _round_robin(session, f"team:{team_id}", pool, n)
     else:  # role: round-robin among the role's active users
-        picks = _round_robin(session, f"role:{rule.role}:{team_id}", pool, n)
-    return [Placement(team_id, uid) for uid in picks]
+        cycle = _round_robin(session, f"role:{rule.role}:{team_id}", pool, n)
+    return Placements(
+        tuple(Placement(team_id, uid) for uid in lead),
+        tuple(Placement(team_id, uid) for uid in cycle),
+        n,
+    )
+
+
+def place_tasks(
+    session: Session, rule: Assignment | None, n: int, default_team: str | None
+) -> list[Placement]:
+    """Return where each of `n` new tasks goes under `rule`, one placement per task (see
+    `plan_placements`)."""
+    return plan_placements(session, rule, n, default_team).expanded()
 
 
 def place_escalation(
@@ -229,4 +269,5 @@ def place_escalation(
     pool = active_pool(session, team_id if team else None, role)
     if not pool:
         raise AssignmentError(f"nobody active with role {role.value}")
-    return Placement(team_id, _least_loaded(session, pool, 1)[0])
+    lead, cycle = _least_loaded(session, pool, 1)
+    return Placement(team_id, (lead or cycle)[0])

@@ -7,7 +7,12 @@ from sqlalchemy import event
 
 from models import Role, RoundRobinCursor, TaskStatus
 from models.sop_spec import Assignment
-from services.assignment import AssignmentError, place_escalation, place_tasks
+from services.assignment import (
+    AssignmentError,
+    place_escalation,
+    place_tasks,
+    plan_placements,
+)
 from tests.support.factories import make_sop_version, make_task
 from tests.support.world import build_world
 
@@ -47,6 +52,39 @@ def test_least_loaded_fills_the_emptiest_first(session):
     picks = [p.assignee_id for p in place_tasks(session, rule, 4, None)]
     # open counts a=3, b=1, c=0 → c, c (now 2 vs b 1) → b, then b/c tie → by id
     assert picks == [c.id, b.id, c.id, b.id]
+
+
+def test_placements_travel_as_a_lead_and_one_cycle(session):
+    # The set-based sweep ships placements compactly; expanded, they must be exactly the
+    # greedy picks one at a time, whatever n.
+    world = build_world(session)
+    version = make_sop_version(session)
+    a, b, c = world.vas
+    for user, count in ((a, 4), (b, 1)):
+        for _ in range(count):
+            make_task(session, version, assignee_id=user.id)
+    session.commit()
+    loads = {a.id: 4, b.id: 1, c.id: 0}
+    rule = Assignment(strategy="least_loaded", team="patient-services", role="va")
+    for n in (1, 3, 7, 8, 20):
+        one_at_a_time = []
+        counts = dict(loads)
+        for _ in range(n):
+            pick = min(counts, key=lambda uid: (counts[uid], uid))
+            one_at_a_time.append(pick)
+            counts[pick] += 1
+        placements = plan_placements(session, rule, n, None)
+        assert [p.assignee_id for p in placements.expanded()] == one_at_a_time
+        assert len(placements.lead) == min(n, 7)  # 4 - 1 + 4 - 0 picks until level
+        assert [p.assignee_id for p in placements.cycle] == sorted(loads)
+    turns = Assignment(strategy="round_robin", team="patient-services", role="va")
+    placements = plan_placements(session, turns, 7, None)
+    assert (placements.lead, len(placements.cycle)) == ((), 3)
+    picks = [p.assignee_id for p in placements.expanded()]
+    assert picks == [picks[i % 3] for i in range(7)] and set(picks) == set(loads)
+    # The turn saved is the seventh pick's: the next call starts after it.
+    (following,) = place_tasks(session, turns, 1, None)
+    assert following.assignee_id == picks[(7) % 3]
 
 
 def test_round_robin_skips_inactive_and_resumes_after_the_last_pick(session):

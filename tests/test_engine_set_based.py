@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from models import AuditEvent, Patient, Sop, SopRun, Task
 from services.demo import seed_demo
 from services.engine.bulk_plan import not_set_based_reason
-from services.engine.bulk_sweep import period_of
 from services.engine.sweep import execute_run, start_run
 from services.engine.writer import COPY_COLUMNS
 from services.sops.registry import latest_version, prepared_for, sync_directory
@@ -134,9 +133,3 @@ def test_set_based_rerun_creates_nothing_and_cancels_moved_cycles(demo: Session)
     assert task.status == "cancelled" and "changed to 2027-06-01" in task.cancel_reason
 
 
-def test_period_of_finds_the_repeating_unit() -> None:
-    assert period_of([1, 2, 3, 1, 2, 3, 1]) == 3
-    assert period_of([7] * 50) == 1
-    assert period_of([1, 2, 2, 1]) == 3  # 1, 2, 2 | 1 …
-    assert period_of([1, 2, 3]) == 3
-    assert period_of([]) == 0

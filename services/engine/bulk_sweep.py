@@ -13,7 +13,6 @@ does not compile (see `bulk_plan.compile_spec`); tests compare the two.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import Role, Site, TaskStatus, current_actor, utcnow
 from services import deadlines
-from services.assignment import place_tasks, team_id_for
+from services.assignment import plan_placements, team_id_for
 from services.engine.bulk_plan import RUN_ANCHOR, SpecSql, StepSql
 from services.engine.planner import PreparedSpec, RunContext, point_on_day
 from services.engine.subjects import DEFAULT_CALENDAR, DEFAULT_TIMEZONE
@@ -53,10 +52,11 @@ WITH points AS (
         CAST(:l_team AS integer[]), CAST(:l_user AS integer[]))
         AS t(step_id, slot, team_id, assignee_id)
 ), periods AS (
-    SELECT * FROM unnest(CAST(:o_step AS text[]), CAST(:o_period AS integer[]))
-        AS t(step_id, period)
+    SELECT * FROM unnest(CAST(:o_step AS text[]), CAST(:o_lead AS integer[]),
+        CAST(:o_period AS integer[])) AS t(step_id, lead, period)
 ), planned AS (
-    SELECT p.*, (p.place_rank - 1) % o.period + 1 AS slot
+    SELECT p.*, CASE WHEN p.place_rank <= o.lead THEN p.place_rank
+        ELSE o.lead + (p.place_rank - o.lead - 1) % o.period + 1 END AS slot
     FROM sweep_plan p LEFT JOIN periods o ON o.step_id = p.step_id
 ), inserted AS (
     INSERT INTO task (dedup_key, title, description, sop_id, sop_version_id, step_id, run_id,
@@ -282,35 +282,24 @@ def _points(
     return columns
 
 
-MAX_PERIOD = 512
-
-
-def period_of(items: Sequence[Any]) -> int:
-    """Return the smallest p with items[i] == items[i - p] for every i >= p (len if none
-    below MAX_PERIOD): round-robin and fixed placements repeat, so only one period of
-    them needs to travel to the database."""
-    for p in range(1, min(len(items), MAX_PERIOD)):
-        if all(items[i] == items[i - p] for i in range(p, len(items))):
-            return p
-    return len(items)
-
-
 def _placements(
     session: Session, prepared: PreparedSpec, compiled: SpecSql, counts: dict[str, int]
 ) -> dict[str, list[Any]]:
     """Placements of the plan's open rows, step by step in the planner's order, as arrays
-    of one period each (slot = (rank - 1) % period + 1)."""
+    of a lead and one period (see `assignment.Placements`; the slot of the row ranked r
+    is r up to the lead's length, then the lead's length plus its place in the cycle)."""
     columns: dict[str, list[Any]] = defaultdict(list)
     for step in compiled.steps:
         n = counts.get(step.step_id, 0)
-        rule = prepared.spec.assignment_for(prepared.steps[step.step_id].step)
-        placements = place_tasks(session, rule, n, prepared.spec.owner_team)
-        if not placements:
+        if not n:
             continue
-        period = period_of(placements)
+        rule = prepared.spec.assignment_for(prepared.steps[step.step_id].step)
+        placements = plan_placements(session, rule, n, prepared.spec.owner_team)
         columns["o_step"].append(step.step_id)
-        columns["o_period"].append(period)
-        for slot, placement in enumerate(placements[:period], start=1):
+        columns["o_lead"].append(len(placements.lead))
+        columns["o_period"].append(len(placements.cycle))
+        slots = (*placements.lead, *placements.cycle)
+        for slot, placement in enumerate(slots, start=1):
             columns["l_step"].append(step.step_id)
             columns["l_slot"].append(slot)
             columns["l_team"].append(placement.team_id)
@@ -382,7 +371,7 @@ def run_bulk_batch(
                 "actor_label": actor.label[:120],
                 "audit_entity": f"run:{ctx.run_id}",
             }
-            for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_period"):
+            for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_lead", "o_period"):
                 params.setdefault(name, [])
             # The temporary table and the arrays have no statistics, so the planner
             # guesses a handful of rows and nests loops over thousands; every join
