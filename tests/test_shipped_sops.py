@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from models import InspectionKind, Task, TaskStatus
+from models import InspectionKind, Task, TaskStatus, utcnow
 from services.demo import seed_demo
 from services.engine.subjects import fetch_one
 from services.engine.sweep import execute_run, start_run
@@ -75,7 +75,10 @@ def test_scheduling_an_inspection_prepares_every_category(session):
     from flows.dispatch import install
     from services.events import set_listener
 
-    seed_demo(session, today=TODAY)
+    # The event's run happens now, on the real clock (as in production): the inspection
+    # must be ahead of the real today, not of the other tests' fixed one.
+    today = utcnow().date()
+    seed_demo(session, today=today)
     sync_directory(session, ROOT / "sop_definitions")
     session.commit()
     install()
@@ -84,9 +87,9 @@ def test_scheduling_an_inspection_prepares_every_category(session):
             session,
             1,
             "State Office of Medical Marijuana Use",
-            TODAY + timedelta(days=20),
+            today + timedelta(days=20),
             InspectionKind.ANNOUNCED,
-            today=TODAY,
+            today=today,
         )
         session.commit()
     finally:

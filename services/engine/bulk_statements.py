@@ -1,0 +1,209 @@
+"""The set-based sweep's statements (PostgreSQL): plan a batch, then write its tasks.
+
+`plan_statement` selects the batch's page of subjects, inserts the plan of every
+(subject, root step) without a task yet into the temporary table `sweep_plan`
+(titles, descriptions, keys and conditions compiled by `bulk_plan`), and returns
+what the sweep needs next, all in one round trip: the page's size and last id, and
+the plan grouped by step, site and anchor days (whose deadlines `bulk_sweep`
+computes in Python) with the open rows per step (which it places). `INSERT_PLAIN`
+and `INSERT_SKIPPING` then write the plan into `task`, joining deadlines and
+placements in as arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from models import Role, TaskStatus
+from services.engine.bulk_plan import SpecSql, StepSql
+from services.engine.planner import PreparedSpec, RunContext
+
+OPEN, SKIPPED = TaskStatus.OPEN.value, TaskStatus.SKIPPED.value
+
+PLAN_COLUMNS = (
+    "dedup_key, title, description, step_id, subject_id, subject_ref, cycle, site_id, "
+    "site_key, status, cancel_reason, skip_due, due_anchor, starts_anchor, priority, "
+    "evidence_required, approval_role, place_rank"
+)
+CREATE_PLAN = (
+    "CREATE TEMP TABLE IF NOT EXISTS sweep_plan (dedup_key text, title text, description "
+    "text, step_id text, subject_id integer, subject_ref text, cycle text, site_id integer, "
+    "site_key integer, status text, cancel_reason text, skip_due boolean, due_anchor date, "
+    "starts_anchor date, priority integer, evidence_required boolean, approval_role text, "
+    "place_rank integer)"
+)
+# Deadlines and placements join in as arrays (one parameter each, whatever the count).
+INSERT_TASKS = """
+WITH points AS (
+    SELECT * FROM unnest(CAST(:p_step AS text[]), CAST(:p_which AS text[]),
+        CAST(:p_site AS integer[]), CAST(:p_anchor AS date[]), CAST(:p_day AS date[]),
+        CAST(:p_at AS timestamptz[])) AS t(step_id, which, site_key, anchor, day, at)
+), places AS (
+    SELECT * FROM unnest(CAST(:l_step AS text[]), CAST(:l_slot AS integer[]),
+        CAST(:l_team AS integer[]), CAST(:l_user AS integer[]))
+        AS t(step_id, slot, team_id, assignee_id)
+), periods AS (
+    SELECT * FROM unnest(CAST(:o_step AS text[]), CAST(:o_lead AS integer[]),
+        CAST(:o_period AS integer[])) AS t(step_id, lead, period)
+), planned AS (
+    SELECT p.*, CASE WHEN p.place_rank <= o.lead THEN p.place_rank
+        ELSE o.lead + (p.place_rank - o.lead - 1) % o.period + 1 END AS slot
+    FROM sweep_plan p LEFT JOIN periods o ON o.step_id = p.step_id
+), inserted AS (
+    INSERT INTO task (dedup_key, title, description, sop_id, sop_version_id, step_id, run_id,
+        subject_type, subject_id, subject_ref, cycle, site_id, team_id, assignee_id, status,
+        priority, starts_at, due_on, due_at, cancel_reason, escalation_level, evidence_required,
+        approval_role, revision, created_at, updated_at)
+    SELECT p.dedup_key, p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
+        :kind, p.subject_id, p.subject_ref, p.cycle, p.site_id,
+        CASE WHEN p.status = 'open' THEN l.team_id ELSE :owner_team END,
+        CASE WHEN p.status = 'open' THEN l.assignee_id END, p.status,
+        p.priority, CASE WHEN p.status = 'open' THEN ps.at END,
+        CASE WHEN p.skip_due THEN today.day ELSE pd.day END,
+        CASE WHEN p.skip_due THEN today.at ELSE pd.at END,
+        p.cancel_reason, 0, p.evidence_required, p.approval_role, 0, :now, :now
+    FROM planned p
+    JOIN points today ON today.which = 'today' AND today.site_key = p.site_key
+    LEFT JOIN points pd ON pd.which = 'due' AND pd.step_id = p.step_id
+        AND pd.site_key = p.site_key AND pd.anchor = p.due_anchor
+    LEFT JOIN points ps ON ps.which = 'starts' AND ps.step_id = p.step_id
+        AND ps.site_key = p.site_key AND ps.anchor = p.starts_anchor
+    LEFT JOIN places l ON l.step_id = p.step_id AND l.slot = p.slot
+    {on_conflict}
+    RETURNING id, status, subject_id, step_id, cycle
+), audit AS (
+    -- One event lists every task the statement created (as writer.write_tasks records).
+    INSERT INTO audit_event (at, actor_id, actor_label, action, entity_type, entity_id, after)
+    SELECT :audit_at, :actor_id, :actor_label, 'bulk_create', 'task', :audit_entity,
+        json_build_object('sop_version_id', CAST(:version_id AS integer),
+            'run_id', CAST(:run_id AS integer),
+            'task_ids', json_agg(id ORDER BY id))
+    FROM inserted HAVING count(*) > 0
+)
+SELECT count(*) AS inserted, count(*) FILTER (WHERE status = 'open') AS opened,
+    array_agg(subject_id ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_subject,
+    array_agg(step_id ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_step,
+    array_agg(cycle ORDER BY subject_id) FILTER (WHERE status = 'skipped') AS s_cycle
+FROM inserted
+"""
+# The plan holds only keys that had no task, so a conflict means that a concurrent
+# writer (another run of the SOP, an event run) inserted one meanwhile. The batch
+# first inserts without an arbiter, which saves a unique-index probe per row, inside
+# a savepoint; on a duplicate key it runs again skipping conflicts. Either way the
+# unique constraint is the guard.
+INSERT_PLAIN = sa.text(INSERT_TASKS.format(on_conflict=""))
+INSERT_SKIPPING = sa.text(INSERT_TASKS.format(on_conflict="ON CONFLICT (dedup_key) DO NOTHING"))
+DEDUP_CONSTRAINT = "uq_task_dedup_key"
+
+
+def _cycle_sql(prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext) -> Any:
+    """The cycle as SQL: the subject's field, or the run keyword's value for this run."""
+    if compiled.cycle is not None:
+        return compiled.cycle
+    return sa.literal(prepared.spec.subjects.cycle_key(None, ctx.today), sa.Text)
+
+
+def _step_select(
+    prepared: PreparedSpec, compiled: SpecSql, step: StepSql, ctx: RunContext, bounds: Any
+) -> Any:
+    """The SELECT of one root step's plan rows for the batch's subjects."""
+    subject = compiled.scope.subject
+    cycle = _cycle_sql(prepared, compiled, ctx)
+    prefix = f"{ctx.sop_slug}:{step.step_id}:{prepared.kind.value}:"
+    key = sa.literal(prefix, sa.Text) + sa.cast(subject.c.id, sa.Text) + ":" + cycle
+    when = step.when if step.when is not None else sa.true()
+    no_due = step.due_anchor.is_(None)
+    no_starts = step.starts_anchor.is_(None) if step.starts_anchor is not None else sa.false()
+    # The order of plan_task: the condition first, then the due rule, then the start rule.
+    status = sa.case((~when, SKIPPED), (no_due, SKIPPED), (no_starts, SKIPPED), else_=OPEN)
+    reason = sa.case(
+        (~when, step.skip_when), (no_due, step.skip_due), (no_starts, step.skip_starts)
+    )
+    ref = compiled.scope.info.ref_prefix
+    spec_step = prepared.steps[step.step_id].step
+    approval = Role(spec_step.approval.role).value if spec_step.approval else None
+    starts_anchor = step.starts_anchor if step.starts_anchor is not None else sa.null()
+    return (
+        sa.select(
+            key.label("dedup_key"),
+            step.title.label("title"),
+            sa.cast(step.description, sa.Text).label("description"),
+            sa.literal(step.step_id, sa.Text).label("step_id"),
+            subject.c.id.label("subject_id"),
+            (sa.literal(ref, sa.Text) + sa.cast(subject.c.id, sa.Text)).label("subject_ref"),
+            cycle.label("cycle"),
+            compiled.scope.site.c.id.label("site_id"),
+            compiled.site_key.label("site_key"),
+            status.label("status"),
+            reason.label("cancel_reason"),
+            sa.or_(~when, no_due).label("skip_due"),
+            sa.cast(step.due_anchor, sa.Date).label("due_anchor"),
+            sa.cast(starts_anchor, sa.Date).label("starts_anchor"),
+            sa.literal(spec_step.priority_rank, sa.Integer).label("priority"),
+            sa.literal(bool(spec_step.evidence and spec_step.evidence.required)).label(
+                "evidence_required"
+            ),
+            sa.cast(sa.literal(approval), sa.Text).label("approval_role"),
+        )
+        .select_from(compiled.from_clause)
+        .where(bounds)
+    )
+
+
+def plan_statement(
+    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, where: Any, after: int, limit: int
+) -> Any:
+    """Return the statement that plans the next `limit` subjects after `after` into
+    `sweep_plan` and reports on it (see the module's docstring).
+
+    Rows: one per (step, site, due anchor, start anchor, open?, no deadline?) group of
+    the plan with its size, each also carrying the page's size, last id and the
+    number of subjects its `when:` skips; one row with empty groups when nothing was
+    planned. Open rows are ranked per step in subject order: the order placements
+    follow, as in the row-by-row planner.
+    """
+    subject = compiled.scope.subject
+    skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
+    page = (
+        sa.select(subject.c.id, skip.label("skip"))
+        .select_from(compiled.from_clause)
+        .where(where, subject.c.id > after)
+        .order_by(subject.c.id)
+        .limit(limit)
+        .cte("page")
+    )
+    bounds = subject.c.id.in_(sa.select(page.c.id).where(~page.c.skip))
+    selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
+    rows = (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
+    task = sa.table("task", sa.column("dedup_key"))
+    rank = sa.func.row_number().over(
+        partition_by=(rows.c.step_id, rows.c.status), order_by=rows.c.subject_id
+    )
+    names = [c.strip() for c in PLAN_COLUMNS.split(",")][:-1]
+    query = sa.select(*(rows.c[n] for n in names), rank.label("place_rank")).where(
+        ~sa.exists(sa.select(sa.literal(1)).where(task.c.dedup_key == rows.c.dedup_key))
+    )
+    plan = sa.table("sweep_plan", *(sa.column(n) for n in [*names, "place_rank"]))
+    keys = (
+        plan.c.step_id,
+        plan.c.site_key,
+        plan.c.due_anchor,
+        plan.c.starts_anchor,
+        (plan.c.status == OPEN).label("is_open"),
+        plan.c.skip_due,
+    )
+    planned = plan.insert().from_select([*names, "place_rank"], query).returning(*keys)
+    planned_cte = planned.cte("planned")
+    groups = (
+        sa.select(*(planned_cte.c[k.name] for k in keys), sa.func.count().label("n"))
+        .group_by(*(planned_cte.c[k.name] for k in keys))
+        .subquery()
+    )
+    stats = sa.select(
+        sa.func.count().label("page_count"),
+        sa.func.max(page.c.id).label("page_last"),
+        sa.func.count().filter(page.c.skip).label("page_skipped"),
+    ).subquery()
+    return sa.select(stats, groups).select_from(stats.outerjoin(groups, sa.true()))
