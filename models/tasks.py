@@ -94,11 +94,12 @@ class Task(Audited, db.Model):
             postgresql_where=text(OPEN_WORK),
             sqlite_where=text(OPEN_WORK),
         ),
-        # History, by deadline: a person's, a team's, everyone's (lists filtered to done,
-        # cancelled or skipped; the closed tasks a calendar feed still shows).
+        # History, by status and deadline: a person's, a team's, everyone's (lists
+        # filtered to done, cancelled or skipped; the closed tasks a feed still shows).
         Index(
             "ix_task_closed_assignee",
             "assignee_id",
+            "status",
             "due_at",
             "id",
             "updated_at",
@@ -108,6 +109,7 @@ class Task(Audited, db.Model):
         Index(
             "ix_task_closed_team",
             "team_id",
+            "status",
             "due_at",
             "id",
             "updated_at",
@@ -116,6 +118,7 @@ class Task(Audited, db.Model):
         ),
         Index(
             "ix_task_closed_due",
+            "status",
             "due_at",
             "id",
             "site_id",

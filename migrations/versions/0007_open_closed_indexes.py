@@ -59,15 +59,15 @@ def upgrade():
         )
         batch_op.create_index(
             "ix_task_closed_assignee",
-            ["assignee_id", "due_at", "id", "updated_at"],
+            ["assignee_id", "status", "due_at", "id", "updated_at"],
             **_partial(CLOSED_WORK),
         )
         batch_op.create_index(
-            "ix_task_closed_team", ["team_id", "due_at", "id", "updated_at"], **_partial(CLOSED_WORK)
+            "ix_task_closed_team", ["team_id", "status", "due_at", "id", "updated_at"], **_partial(CLOSED_WORK)
         )
         batch_op.create_index(
             "ix_task_closed_due",
-            ["due_at", "id", "site_id", "sop_id", "updated_at"],
+            ["status", "due_at", "id", "site_id", "sop_id", "updated_at"],
             **_partial(CLOSED_WORK),
         )
     if op.get_bind().dialect.name == "postgresql":

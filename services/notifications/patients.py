@@ -35,6 +35,7 @@ from models import (
     TaskEvent,
     Team,
     User,
+    open_work,
     record,
     utcnow,
 )
@@ -165,7 +166,7 @@ def prepare_patient_reminders(session: Session, now: datetime, limit: int = 2000
     )
     conditions = [
         Task.subject_type == SubjectKind.PATIENT,
-        Task.status.in_(OPEN_STATUSES),
+        open_work(),
         or_(Task.starts_at.is_(None), Task.starts_at <= now),
         ~done,
     ]

@@ -16,7 +16,6 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from models import (
-    OPEN_STATUSES,
     Notification,
     NotificationKind,
     NotificationStatus,
@@ -24,6 +23,7 @@ from models import (
     Task,
     TaskEvent,
     User,
+    open_work,
     team_members,
 )
 from services.engine.sql import insert_ignore
@@ -183,7 +183,7 @@ def digest_sections(
         select(Task.id, Task.assignee_id, Task.due_on, Task.due_at, Task.created_at)
         .where(
             Task.assignee_id.in_(user_ids),
-            Task.status.in_(OPEN_STATUSES),
+            open_work(),
             (Task.due_on <= day) | (Task.created_at >= earliest),
         )
         .order_by(Task.due_at, Task.id)
