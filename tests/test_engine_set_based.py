@@ -31,10 +31,20 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 COMPARED = tuple(c for c in COPY_COLUMNS if c not in ("dedup_key", "run_id"))
 
 
-def _sweep(session: Session, slug: str, set_based: bool) -> tuple[dict[str, Any], SopRun]:
+# Every subject in one batch: the two paths cut batches differently (the planner after
+# n matched subjects, the set-based sweep after n ids), and the successors of skipped
+# steps take their round-robin turns at the end of each batch.
+ONE_BATCH = 100_000
+# Placement columns: their turns depend on where batches end (see ONE_BATCH).
+PLACEMENT = ("team_id", "assignee_id")
+
+
+def _sweep(
+    session: Session, slug: str, set_based: bool, batch_size: int = ONE_BATCH
+) -> tuple[dict[str, Any], SopRun]:
     """Run `slug` once (in the session's transaction) and return its tasks by key."""
     run = start_run(session, slug, "manual", now=NOW)
-    execute_run(session, run, batch_size=250, commit=False, set_based=set_based)
+    execute_run(session, run, batch_size=batch_size, commit=False, set_based=set_based)
     rows = session.scalars(select(Task).where(Task.sop_id == run.sop_id)).all()
     return {t.dedup_key: tuple(getattr(t, c) for c in COMPARED) for t in rows}, run
 
@@ -100,6 +110,21 @@ def test_set_based_sweep_writes_exactly_what_the_planner_writes(demo: Session, s
     assert sql_counts == python_counts
     assert sql_run.failed_count == python_run.failed_count == 0
 
+    # In batches of 250 ids: the same tasks and counts; only turns may fall otherwise.
+    by_batches, batches_run = _sweep(demo, slug, set_based=True, batch_size=250)
+    demo.rollback()
+    kept = [i for i, column in enumerate(COMPARED) if column not in PLACEMENT]
+    assert by_batches.keys() == by_sql.keys()
+    assert all(
+        [by_batches[key][i] for i in kept] == [by_sql[key][i] for i in kept] for key in by_sql
+    )
+    batches_counts = (
+        batches_run.created_count,
+        batches_run.unchanged_count,
+        batches_run.skipped_count,
+    )
+    assert batches_counts == sql_counts
+
 
 def test_set_based_rerun_creates_nothing_and_cancels_moved_cycles(demo: Session) -> None:
     first = start_run(demo, "patient-renewal", "manual", now=NOW)
@@ -131,5 +156,3 @@ def test_set_based_rerun_creates_nothing_and_cancels_moved_cycles(demo: Session)
     demo.refresh(task)
     assert moved.cancelled_count == 1
     assert task.status == "cancelled" and "changed to 2027-06-01" in task.cancel_reason
-
-

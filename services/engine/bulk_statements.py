@@ -1,13 +1,12 @@
 """The set-based sweep's statements (PostgreSQL): plan a batch, then write its tasks.
 
-`plan_statement` selects the batch's page of subjects, inserts the plan of every
+`plan_statement` selects the batch's page of subjects and inserts the plan of every
 (subject, root step) without a task yet into the temporary table `sweep_plan`
-(titles, descriptions, keys and conditions compiled by `bulk_plan`), and returns
-what the sweep needs next, all in one round trip: the page's size and last id, and
-the plan grouped by step, site and anchor days (whose deadlines `bulk_sweep`
-computes in Python) with the open rows per step (which it places). `INSERT_PLAIN`
-and `INSERT_SKIPPING` then write the plan into `task`, joining deadlines and
-placements in as arrays.
+(titles, descriptions, keys and conditions compiled by `bulk_plan`) in one round
+trip; `PLAN_GROUPS` reads back the plan's (step, site, anchor day) groups, whose
+deadlines `bulk_sweep` computes in Python, and its open rows per step, which it
+places. `INSERT_PLAIN` and `INSERT_SKIPPING` then write the plan into `task`,
+joining deadlines and placements in as arrays.
 """
 
 from __future__ import annotations
@@ -152,29 +151,30 @@ def _step_select(
     )
 
 
-def plan_statement(
-    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, where: Any, after: int, limit: int
-) -> Any:
-    """Return the statement that plans the next `limit` subjects after `after` into
-    `sweep_plan` and reports on it (see the module's docstring).
+def next_id(compiled: SpecSql, after: int) -> Any:
+    """Return the SELECT of the first subject id after `after` (NULL: none is left): one
+    probe of the primary key. A set-based batch is the range of `size` ids from there,
+    so its rows are read once, by the plan, and an id gap costs no empty batch."""
+    subject = compiled.scope.subject
+    return sa.select(sa.func.min(subject.c.id)).where(subject.c.id > after)
 
-    Rows: one per (step, site, due anchor, start anchor, open?, no deadline?) group of
-    the plan with its size, each also carrying the page's size, last id and the
-    number of subjects its `when:` skips; one row with empty groups when nothing was
-    planned. Open rows are ranked per step in subject order: the order placements
-    follow, as in the row-by-row planner.
+
+def plan_statement(
+    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, where: Any, after: int, upto: int
+) -> Any:
+    """Return the statement that plans the subjects with ids in (`after`, `upto`] that
+    `where` matches into `sweep_plan`: every (subject, root step) without a task yet,
+    open rows ranked per step in subject order (the order placements follow, as in
+    the row-by-row planner).
+
+    Its one row: how many subjects of the range `where` matches, and how many of
+    those the subject-level `when:` skips.
     """
     subject = compiled.scope.subject
-    skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
-    page = (
-        sa.select(subject.c.id, skip.label("skip"))
-        .select_from(compiled.from_clause)
-        .where(where, subject.c.id > after)
-        .order_by(subject.c.id)
-        .limit(limit)
-        .cte("page")
-    )
-    bounds = subject.c.id.in_(sa.select(page.c.id).where(~page.c.skip))
+    in_range = sa.and_(where, subject.c.id > after, subject.c.id <= upto)
+    bounds = in_range
+    if compiled.subject_when is not None:
+        bounds = sa.and_(bounds, compiled.subject_when)
     selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
     rows = (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
     task = sa.table("task", sa.column("dedup_key"))
@@ -186,24 +186,23 @@ def plan_statement(
         ~sa.exists(sa.select(sa.literal(1)).where(task.c.dedup_key == rows.c.dedup_key))
     )
     plan = sa.table("sweep_plan", *(sa.column(n) for n in [*names, "place_rank"]))
-    keys = (
-        plan.c.step_id,
-        plan.c.site_key,
-        plan.c.due_anchor,
-        plan.c.starts_anchor,
-        (plan.c.status == OPEN).label("is_open"),
-        plan.c.skip_due,
+    planned = plan.insert().from_select([*names, "place_rank"], query).cte("planned")
+    skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
+    # A data-modifying WITH runs once whether or not the query reads it.
+    return (
+        sa.select(
+            sa.func.count().label("matched"),
+            sa.func.count().filter(skip).label("skipped"),
+        )
+        .select_from(compiled.from_clause)
+        .where(in_range)
+        .add_cte(planned)
     )
-    planned = plan.insert().from_select([*names, "place_rank"], query).returning(*keys)
-    planned_cte = planned.cte("planned")
-    groups = (
-        sa.select(*(planned_cte.c[k.name] for k in keys), sa.func.count().label("n"))
-        .group_by(*(planned_cte.c[k.name] for k in keys))
-        .subquery()
-    )
-    stats = sa.select(
-        sa.func.count().label("page_count"),
-        sa.func.max(page.c.id).label("page_last"),
-        sa.func.count().filter(page.c.skip).label("page_skipped"),
-    ).subquery()
-    return sa.select(stats, groups).select_from(stats.outerjoin(groups, sa.true()))
+
+
+# The plan's groups: their (step, site, anchor days) are what deadlines depend on, and
+# their open rows per step what placements do.
+PLAN_GROUPS = sa.text(
+    "SELECT step_id, site_key, due_anchor, starts_anchor, status = 'open' AS is_open, "
+    "skip_due, count(*) AS n FROM sweep_plan GROUP BY 1, 2, 3, 4, 5, 6"
+)

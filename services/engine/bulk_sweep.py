@@ -30,6 +30,8 @@ from services.engine.bulk_statements import (
     DEDUP_CONSTRAINT,
     INSERT_PLAIN,
     INSERT_SKIPPING,
+    PLAN_GROUPS,
+    next_id,
     plan_statement,
 )
 from services.engine.planner import PreparedSpec, RunContext, point_on_day
@@ -173,11 +175,17 @@ def run_bulk_batch(
     after: int,
     limit: int,
 ) -> BulkBatch:
-    """Plan and write the tasks of the next `limit` subjects after `after` in SQL.
+    """Plan and write in SQL the tasks of the subjects that `where` matches among ids
+    (`after`, `after` + `limit`], the range starting at the next existing id (the
+    batch's last id is the range's end).
 
     Returns the counts and the skipped root steps (the caller advances past them);
     one audit event lists the tasks created.
     """
+    first = session.scalar(next_id(compiled, after))
+    if first is None:
+        return BulkBatch(last_id=None)
+    last = first + limit - 1
     connection = session.connection()
     connection.exec_driver_sql(CREATE_PLAN)
     # Compiling these statements to machine code takes longer than running them (the
@@ -185,13 +193,9 @@ def run_bulk_batch(
     # jit_above_cost); off until the batch's transaction ends.
     connection.exec_driver_sql("SET LOCAL jit = off")
     try:
-        report = connection.execute(
-            plan_statement(prepared, compiled, ctx, where, after, limit)
-        ).all()
-        count, last, skipped_subjects = report[0][:3]
-        if not count:
-            return BulkBatch(last_id=None)
-        groups = [row for row in report if row.step_id is not None]
+        statement = plan_statement(prepared, compiled, ctx, where, after, last)
+        count, skipped_subjects = connection.execute(statement).one()
+        groups = connection.execute(PLAN_GROUPS).all() if count else []
         batch = BulkBatch(last_id=last, skipped_subjects=skipped_subjects)
         if groups:
             planned: dict[str, int] = defaultdict(int)  # open rows per step
