@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from models import Actor, SopRun, Task, TaskStatus, acting_as, open_work
@@ -34,16 +34,26 @@ def cancel_stale_cycles(session: Session, run: SopRun, ctx: RunContext) -> int:
             Task.sop_id == run.sop_id,
             Task.subject_type == prepared.kind,
             open_work(),
+            # This run wrote its own tasks from the rows it just read: a change since
+            # then is the next run's to find, like one made after this run ends.
+            Task.run_id.is_distinct_from(run.id),
         )
     )
     compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None
-    if compiled is not None and compiled.cycle is not None:
+    whole_sweep = compiled is not None and compiled.cycle is not None
+    if whole_sweep:
         # In SQL: only the stale rows leave the database (a sweep has tens of thousands open).
         query = query.where(Task.cycle != compiled.cycle)
+        # And by hash join: a sweep has just read every subject once, so one more pass
+        # over them is within its budget, where a lookup per open task (the plan that
+        # statistics lagging behind a sweep's inserts suggest) costs twice that.
+        session.execute(text("SET LOCAL enable_nestloop = off"))
     stale: dict[int, Any] = {}
     for task_id, cycle, value in session.execute(query):
         if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
             stale[task_id] = value
+    if whole_sweep:
+        session.execute(text("SET LOCAL enable_nestloop = DEFAULT"))
     with acting_as(Actor(None, f"system:sop-run:{run.id}")):
         for task in session.scalars(select(Task).where(Task.id.in_(stale))):
             value = stale[task.id]
