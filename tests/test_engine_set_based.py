@@ -6,7 +6,8 @@ tasks must be identical, column by column, and so must the run's counts.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from models import AuditEvent, Patient, Sop, SopRun, Task
 from services.demo import seed_demo
-from services.engine.bulk_plan import not_set_based_reason
+from services.engine.bulk_plan import compile_spec, not_set_based_reason
 from services.engine.sweep import execute_run, start_run
 from services.engine.writer import COPY_COLUMNS
 from services.sops.registry import latest_version, prepared_for, sync_directory
+from tests.support.world import add_patient, build_world, load_sop
 
 pytestmark = pytest.mark.postgres_only
 
@@ -156,3 +158,75 @@ def test_set_based_rerun_creates_nothing_and_cancels_moved_cycles(demo: Session)
     demo.refresh(task)
     assert moved.cancelled_count == 1
     assert task.status == "cancelled" and "changed to 2027-06-01" in task.cancel_reason
+
+
+# A chain behind a conditional first step: what a skipped `remind` unlocks is planned in
+# SQL (`package`, due from the completion, i.e. the run), and what a skipped `package`
+# unlocks in turn by the planner (`confirm`). `both` waits on two steps, which makes the
+# set-based sweep leave every successor to the planner.
+CHAIN = """
+id: chain
+title: Chain
+owner_team: patient-services
+triggers:
+  - manual: {}
+subjects:
+  kind: patient
+  filter:
+    - {field: card_expires_on, lte: "today+60d"}
+  cycle: card_expires_on
+steps:
+  - id: remind
+    title: "Remind · {{ subject.ref }}"
+    when: "subject.contact_preference != 'none'"
+    due: {from: subject.card_expires_on, offset: -10bd, at: "17:00"}
+    assign: {strategy: round_robin, team: patient-services, role: va}
+  - id: package
+    title: "Package · {{ subject.ref }} · {{ site.state }}"
+    after: [remind]
+    when: "subject.consent_email"
+    due: {from: completion, offset: 3bd, by_state: {OK: 2bd}}
+    assign: {strategy: least_loaded, team: patient-services, role: va}
+  - id: confirm
+    title: "Confirm · {{ subject.ref }}"
+    after: [package]
+    due: {from: completion, offset: 1d}
+    assign: {strategy: team_queue, team: patient-services}
+"""
+BOTH = """
+  - id: both
+    title: "Both · {{ subject.ref }}"
+    after: [remind, package]
+    due: {from: completion, offset: 2d}
+"""
+
+
+@pytest.mark.parametrize("extra", ["", BOTH], ids=["successors-in-sql", "successors-planned"])
+def test_skipped_steps_unlock_the_same_tasks_both_ways(session: Session, extra: str) -> None:
+    world = build_world(session)
+    for n in range(60):
+        add_patient(
+            session,
+            (world.fl, world.pa, world.ok)[n % 3],
+            n,
+            card_expires_on=TODAY + timedelta(days=5 + n // 2),
+            contact_preference="none" if n % 2 else "email",
+            consent_email=n % 4 == 1,
+        )
+    load_sop(session, CHAIN + extra)
+    prepared = prepared_for(latest_version(session, session.scalar(select(Sop.id))))
+    assert (compile_spec(prepared).successors is None) == bool(extra)
+
+    def sweep(set_based: bool) -> dict[str, tuple[Any, ...]]:
+        run = start_run(session, "chain", "manual", now=NOW)
+        execute_run(session, run, commit=False, set_based=set_based)
+        rows = session.scalars(select(Task)).all()
+        tasks = {t.dedup_key: tuple(getattr(t, c) for c in COMPARED) for t in rows}
+        session.rollback()
+        return tasks
+
+    by_sql, by_python = sweep(True), sweep(False)
+    assert by_sql == by_python
+    steps = Counter(key.split(":")[1] for key in by_sql)
+    # 30 skipped reminders unlock 30 packages, 15 of them skipped unlock 15 confirmations.
+    assert steps == ({"remind": 60, "package": 30, "confirm": 15} | ({"both": 15} if extra else {}))

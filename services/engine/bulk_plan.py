@@ -34,7 +34,9 @@ RUN_ANCHOR = date(1900, 1, 1)
 
 @dataclass(frozen=True)
 class StepSql:
-    """One root step's columns as SQL expressions over the subject and site rows."""
+    """One step's columns as SQL expressions over the subject and site rows: a root, or
+    a step that waits on one root only (`after`), planned in SQL when that root is
+    skipped as it is written."""
 
     step_id: str
     title: Any
@@ -47,6 +49,7 @@ class StepSql:
     skip_when: str  # the reasons plan_task gives, word for word
     skip_due: str
     skip_starts: str
+    after: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class SpecSql:
     subject_when: Any | None
     cycle: Any | None  # SQL text, or None when the cycle is a run keyword
     steps: list[StepSql]
+    # The steps waiting on a root, or None when one of them waits on more than a root
+    # or does not compile (the planner then creates what a skipped root unlocks).
+    successors: list[StepSql] | None = None
 
 
 def _check_offsets(rule: DueRule) -> None:
@@ -67,10 +73,14 @@ def _check_offsets(rule: DueRule) -> None:
         raise NotSetBased("an offset in hours")
 
 
-def _anchor(scope: Scope, rule: DueRule, timezone: Any) -> Any:
-    """Return the SQL day a rule counts from (the site's local day of an instant)."""
+def _anchor(scope: Scope, rule: DueRule, timezone: Any, after: str | None) -> Any:
+    """Return the SQL day a rule counts from (the site's local day of an instant).
+
+    A step planned because the root it waits on was skipped counts a completion from
+    the moment of the run, as the planner does (that root finished then).
+    """
     _check_offsets(rule)
-    if rule.anchor == "run":
+    if rule.anchor == "run" or (rule.anchor == "completion" and after is not None):
         return sa.literal(RUN_ANCHOR, sa.Date)
     if rule.anchor != "subject":
         raise NotSetBased("a root step anchored on a completion")
@@ -97,7 +107,9 @@ def _cycle(scope: Scope, field_name: str | None) -> Any | None:
     raise NotSetBased(f"a {python_type.__name__} cycle field")
 
 
-def _step(prepared: PreparedSpec, scope: Scope, step_id: str, timezone: Any) -> StepSql:
+def _step(
+    prepared: PreparedSpec, scope: Scope, step_id: str, timezone: Any, after: str | None = None
+) -> StepSql:
     step = prepared.steps[step_id].step
     due_field = step.due.subject_field
     starts_field = step.starts.subject_field if step.starts else None
@@ -107,13 +119,31 @@ def _step(prepared: PreparedSpec, scope: Scope, step_id: str, timezone: Any) -> 
         description=template_sql(scope, step.description) if step.description else sa.null(),
         when=expression_sql(scope, step.when) if step.when else None,
         due=step.due,
-        due_anchor=_anchor(scope, step.due, timezone),
+        due_anchor=_anchor(scope, step.due, timezone, after),
         starts=step.starts,
-        starts_anchor=_anchor(scope, step.starts, timezone) if step.starts else None,
+        starts_anchor=_anchor(scope, step.starts, timezone, after) if step.starts else None,
         skip_when=f"Skipped: condition `{step.when}` was false",
         skip_due=f"Skipped: no {due_field} on file",
         skip_starts=f"Skipped: no {starts_field} on file",
+        after=after,
     )
+
+
+def _successors(prepared: PreparedSpec, scope: Scope, timezone: Any) -> list[StepSql] | None:
+    """Return the steps that wait on a root, compiled; None when one waits on more than
+    that root or has no exact SQL form."""
+    roots = set(prepared.roots)
+    steps = []
+    try:
+        for step in prepared.spec.steps:
+            if not roots & set(step.after):
+                continue
+            if len(step.after) != 1:
+                raise NotSetBased(f"step {step.id} waits on more than one step")
+            steps.append(_step(prepared, scope, step.id, timezone, after=step.after[0]))
+    except NotSetBased:
+        return None
+    return steps
 
 
 @functools.lru_cache(maxsize=64)
@@ -156,6 +186,7 @@ def _compile(prepared: PreparedSpec) -> SpecSql:
         subject_when=expression_sql(scope, spec.subjects.when) if spec.subjects.when else None,
         cycle=_cycle(scope, field_name),
         steps=[_step(prepared, scope, step_id, timezone) for step_id in prepared.roots],
+        successors=_successors(prepared, scope, timezone),
     )
 
 

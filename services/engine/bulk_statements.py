@@ -14,12 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from models import Role, TaskStatus
 from services.engine.bulk_plan import SpecSql, StepSql
 from services.engine.planner import PreparedSpec, RunContext
 
 OPEN, SKIPPED = TaskStatus.OPEN.value, TaskStatus.SKIPPED.value
+_IDS = postgresql.ARRAY(sa.Integer)
 
 PLAN_COLUMNS = (
     "dedup_key, title, description, step_id, subject_id, subject_ref, cycle, site_id, "
@@ -107,7 +109,7 @@ def _cycle_sql(prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext) -> An
 def _step_select(
     prepared: PreparedSpec, compiled: SpecSql, step: StepSql, ctx: RunContext, bounds: Any
 ) -> Any:
-    """The SELECT of one root step's plan rows for the batch's subjects."""
+    """The SELECT of one step's plan rows for the subjects within `bounds`."""
     subject = compiled.scope.subject
     cycle = _cycle_sql(prepared, compiled, ctx)
     prefix = f"{ctx.sop_slug}:{step.step_id}:{prepared.kind.value}:"
@@ -159,23 +161,15 @@ def next_id(compiled: SpecSql, after: int) -> Any:
     return sa.select(sa.func.min(subject.c.id)).where(subject.c.id > after)
 
 
-def plan_statement(
-    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, where: Any, after: int, upto: int
+def _plan_insert(
+    prepared: PreparedSpec,
+    compiled: SpecSql,
+    ctx: RunContext,
+    selects: list[Any],
 ) -> Any:
-    """Return the statement that plans the subjects with ids in (`after`, `upto`] that
-    `where` matches into `sweep_plan`: every (subject, root step) without a task yet,
+    """Return the INSERT INTO sweep_plan of the step SELECTs' rows that have no task yet,
     open rows ranked per step in subject order (the order placements follow, as in
-    the row-by-row planner).
-
-    Its one row: how many subjects of the range `where` matches, and how many of
-    those the subject-level `when:` skips.
-    """
-    subject = compiled.scope.subject
-    in_range = sa.and_(where, subject.c.id > after, subject.c.id <= upto)
-    bounds = in_range
-    if compiled.subject_when is not None:
-        bounds = sa.and_(bounds, compiled.subject_when)
-    selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
+    the row-by-row planner)."""
     rows = (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
     task = sa.table("task", sa.column("dedup_key"))
     rank = sa.func.row_number().over(
@@ -186,7 +180,26 @@ def plan_statement(
         ~sa.exists(sa.select(sa.literal(1)).where(task.c.dedup_key == rows.c.dedup_key))
     )
     plan = sa.table("sweep_plan", *(sa.column(n) for n in [*names, "place_rank"]))
-    planned = plan.insert().from_select([*names, "place_rank"], query).cte("planned")
+    return plan.insert().from_select([*names, "place_rank"], query)
+
+
+def plan_statement(
+    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, where: Any, after: int, upto: int
+) -> Any:
+    """Return the statement that plans into `sweep_plan` every (subject, root step)
+    without a task yet, for the subjects with ids in (`after`, `upto`] that `where`
+    matches (see `_plan_insert`).
+
+    Its one row: how many subjects of the range `where` matches, and how many of
+    those the subject-level `when:` skips.
+    """
+    subject = compiled.scope.subject
+    in_range = sa.and_(where, subject.c.id > after, subject.c.id <= upto)
+    bounds = in_range
+    if compiled.subject_when is not None:
+        bounds = sa.and_(bounds, compiled.subject_when)
+    selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
+    planned = _plan_insert(prepared, compiled, ctx, selects).cte("planned")
     skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
     # A data-modifying WITH runs once whether or not the query reads it.
     return (
@@ -198,6 +211,27 @@ def plan_statement(
         .where(in_range)
         .add_cte(planned)
     )
+
+
+def successors_statement(
+    prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext, skipped: dict[str, list[int]]
+) -> Any:
+    """Return the INSERT INTO sweep_plan of the steps waiting on a root, for the subjects
+    whose root task of that step was just written as skipped (`skipped`: subject ids
+    by root step id; see `_plan_insert`)."""
+    subject = compiled.scope.subject
+    selects = [
+        _step_select(
+            prepared,
+            compiled,
+            step,
+            ctx,
+            subject.c.id == sa.any_(sa.bindparam(f"skipped_{index}", skipped[step.after], _IDS)),
+        )
+        for index, step in enumerate(compiled.successors or [])
+        if step.after in skipped
+    ]
+    return _plan_insert(prepared, compiled, ctx, selects)
 
 
 # The plan's groups: their (step, site, anchor days) are what deadlines depend on, and

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from models import Site, current_actor, utcnow
 from services import deadlines
 from services.assignment import plan_placements, team_id_for
-from services.engine.bulk_plan import RUN_ANCHOR, SpecSql
+from services.engine.bulk_plan import RUN_ANCHOR, SpecSql, StepSql
 from services.engine.bulk_statements import (
     CREATE_PLAN,
     DEDUP_CONSTRAINT,
@@ -33,6 +33,7 @@ from services.engine.bulk_statements import (
     PLAN_GROUPS,
     next_id,
     plan_statement,
+    successors_statement,
 )
 from services.engine.planner import PreparedSpec, RunContext, point_on_day
 from services.engine.subjects import DEFAULT_CALENDAR, DEFAULT_TIMEZONE
@@ -78,11 +79,7 @@ def _sites(session: Session) -> dict[int, SiteFacts]:
 
 
 def _points(
-    prepared: PreparedSpec,
-    compiled: SpecSql,
-    ctx: RunContext,
-    sites: dict[int, SiteFacts],
-    groups: list[Any],
+    steps: list[StepSql], ctx: RunContext, sites: dict[int, SiteFacts], groups: list[Any]
 ) -> dict[str, list[Any]]:
     """Deadlines for every distinct (step, rule, site, anchor day) of the plan's groups,
     computed by `services.deadlines` (business days, holidays, DST), plus each site's
@@ -100,13 +97,13 @@ def _points(
     for site_key, facts in sites.items():
         today = deadlines.local_date(ctx.now, facts.timezone)
         add("", "today", site_key, RUN_ANCHOR, (today, deadlines.end_of_day(today, facts.timezone)))
-    steps = {step.step_id: step for step in compiled.steps}
+    by_id = {step.step_id: step for step in steps}
     seen: set[tuple[str, str, int, date]] = set()
     # A row skipped for a missing start anchor keeps its computed deadline (plan_task).
     for group in groups:
         if group.skip_due:
             continue
-        step, facts = steps[group.step_id], sites[group.site_key]
+        step, facts = by_id[group.step_id], sites[group.site_key]
         for which, rule, anchor in (
             ("due", step.due, group.due_anchor),
             ("starts", step.starts if group.is_open else None, group.starts_anchor),
@@ -124,13 +121,13 @@ def _points(
 
 
 def _placements(
-    session: Session, prepared: PreparedSpec, compiled: SpecSql, counts: dict[str, int]
+    session: Session, prepared: PreparedSpec, steps: list[StepSql], counts: dict[str, int]
 ) -> dict[str, list[Any]]:
     """Placements of the plan's open rows, step by step in the planner's order, as arrays
     of a lead and one period (see `assignment.Placements`; the slot of the row ranked r
     is r up to the lead's length, then the lead's length plus its place in the cycle)."""
     columns: dict[str, list[Any]] = defaultdict(list)
-    for step in compiled.steps:
+    for step in steps:
         n = counts.get(step.step_id, 0)
         if not n:
             continue
@@ -166,6 +163,55 @@ def _insert_tasks(session: Session, params: dict[str, Any]) -> Any:
     return session.connection().execute(INSERT_SKIPPING, params).one()
 
 
+def _write_plan(
+    session: Session,
+    prepared: PreparedSpec,
+    steps: list[StepSql],
+    ctx: RunContext,
+) -> Any | None:
+    """Write what `sweep_plan` holds for `steps` into `task`, with its deadlines and
+    placements; return the insert's row of counts (None: the plan is empty)."""
+    connection = session.connection()
+    groups = connection.execute(PLAN_GROUPS).all()
+    if not groups:
+        return None
+    planned: dict[str, int] = defaultdict(int)  # open rows per step
+    for group in groups:
+        planned[group.step_id] += group.n if group.is_open else 0
+    actor = current_actor()
+    params = {
+        **_points(steps, ctx, _sites(session), groups),
+        **_placements(session, prepared, steps, planned),
+        "sop_id": ctx.sop_id,
+        "version_id": ctx.version_id,
+        "run_id": ctx.run_id,
+        "kind": prepared.kind.value,
+        "owner_team": team_id_for(session, prepared.spec.owner_team),
+        "now": ctx.now,
+        "audit_at": utcnow(),
+        "actor_id": actor.user_id,
+        "actor_label": actor.label[:120],
+        "audit_entity": f"run:{ctx.run_id}",
+    }
+    for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_lead", "o_period"):
+        params.setdefault(name, [])
+    # The temporary table and the arrays have no statistics, so the planner guesses a
+    # handful of rows and nests loops over thousands; every join here is an equality
+    # join that a hash join does in one pass.
+    connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    row = _insert_tasks(session, params)
+    connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+    connection.exec_driver_sql("TRUNCATE sweep_plan")
+    return row
+
+
+def _skipped(row: Any) -> list[tuple[int, str, str]]:
+    """(subject id, step id, cycle) of the tasks an insert wrote as skipped."""
+    if row is None or not row.s_subject:
+        return []
+    return list(zip(row.s_subject, row.s_step, row.s_cycle, strict=True))
+
+
 def run_bulk_batch(
     session: Session,
     prepared: PreparedSpec,
@@ -177,10 +223,12 @@ def run_bulk_batch(
 ) -> BulkBatch:
     """Plan and write in SQL the tasks of the subjects that `where` matches among ids
     (`after`, `after` + `limit`], the range starting at the next existing id (the
-    batch's last id is the range's end).
+    batch's last id is the range's end); then, where a root was written as skipped,
+    the steps waiting on it (when they compile: `SpecSql.successors`).
 
-    Returns the counts and the skipped root steps (the caller advances past them);
-    one audit event lists the tasks created.
+    Returns the counts and the steps written as skipped whose successors are still to
+    create (the caller advances past them); one audit event per insert lists the
+    tasks created.
     """
     first = session.scalar(next_id(compiled, after))
     if first is None:
@@ -192,42 +240,24 @@ def run_bulk_batch(
     # correlated subqueries of templates inflate their estimated cost past
     # jit_above_cost); off until the batch's transaction ends.
     connection.exec_driver_sql("SET LOCAL jit = off")
-    try:
-        statement = plan_statement(prepared, compiled, ctx, where, after, last)
-        count, skipped_subjects = connection.execute(statement).one()
-        groups = connection.execute(PLAN_GROUPS).all() if count else []
-        batch = BulkBatch(last_id=last, skipped_subjects=skipped_subjects)
-        if groups:
-            planned: dict[str, int] = defaultdict(int)  # open rows per step
-            for group in groups:
-                planned[group.step_id] += group.n if group.is_open else 0
-            actor = current_actor()
-            params = {
-                **_points(prepared, compiled, ctx, _sites(session), groups),
-                **_placements(session, prepared, compiled, planned),
-                "sop_id": ctx.sop_id,
-                "version_id": ctx.version_id,
-                "run_id": ctx.run_id,
-                "kind": prepared.kind.value,
-                "owner_team": team_id_for(session, prepared.spec.owner_team),
-                "now": ctx.now,
-                "audit_at": utcnow(),
-                "actor_id": actor.user_id,
-                "actor_label": actor.label[:120],
-                "audit_entity": f"run:{ctx.run_id}",
-            }
-            for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_lead", "o_period"):
-                params.setdefault(name, [])
-            # The temporary table and the arrays have no statistics, so the planner
-            # guesses a handful of rows and nests loops over thousands; every join
-            # here is an equality join that a hash join does in one pass.
-            connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            row = _insert_tasks(session, params)
-            connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
-            batch.inserted, batch.opened = row.inserted, row.opened
-            if row.s_subject:
-                batch.skipped_steps = list(zip(row.s_subject, row.s_step, row.s_cycle, strict=True))
-    finally:
-        connection.exec_driver_sql("TRUNCATE sweep_plan")
+    statement = plan_statement(prepared, compiled, ctx, where, after, last)
+    count, skipped_subjects = connection.execute(statement).one()
+    batch = BulkBatch(last_id=last, skipped_subjects=skipped_subjects)
+    row = _write_plan(session, prepared, compiled.steps, ctx) if count else None
+    if row is not None:
+        batch.inserted, batch.opened = row.inserted, row.opened
     batch.unchanged = (count - skipped_subjects) * len(compiled.steps) - batch.inserted
+    batch.skipped_steps = _skipped(row)
+    if batch.skipped_steps and compiled.successors is not None:
+        by_root: dict[str, list[int]] = defaultdict(list)
+        for subject_id, step_id, _ in batch.skipped_steps:
+            by_root[step_id].append(subject_id)
+        batch.skipped_steps = []
+        if any(step.after in by_root for step in compiled.successors):
+            connection.execute(successors_statement(prepared, compiled, ctx, by_root))
+            row = _write_plan(session, prepared, compiled.successors, ctx)
+            if row is not None:
+                batch.inserted += row.inserted
+                batch.opened += row.opened
+                batch.skipped_steps = _skipped(row)
     return batch

@@ -269,8 +269,9 @@ def _process_set_based(
     after_id: int,
     limit: int,
 ) -> BatchResult:
-    """`process_batch` in SQL: the batch's root tasks in a few statements, then the
-    successors of skipped roots through the planner (they are few)."""
+    """`process_batch` in SQL: the batch's root tasks, and the steps waiting on roots it
+    wrote as skipped, in a few statements; whatever those unlock in turn through the
+    planner (it is rare)."""
     compiled = compile_spec(prepared)
     if compiled is None:
         raise RunError(f"SOP {ctx.sop_slug} has no set-based form")
