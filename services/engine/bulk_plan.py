@@ -30,6 +30,8 @@ from services.engine.subjects import DEFAULT_TIMEZONE
 
 # The anchor of a rule anchored on the run: the real day is each site's local today.
 RUN_ANCHOR = date(1900, 1, 1)
+# A missing anchor where a plan row is joined to its group's deadline (NULL never equals).
+NO_ANCHOR = date(1800, 1, 1)
 
 
 @dataclass(frozen=True)

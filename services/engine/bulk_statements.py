@@ -37,19 +37,20 @@ CREATE_PLAN = (
 )
 # Deadlines and placements join in as arrays (one parameter each, whatever the count).
 INSERT_TASKS = """
-WITH points AS (
-    SELECT * FROM unnest(CAST(:p_step AS text[]), CAST(:p_which AS text[]),
-        CAST(:p_site AS integer[]), CAST(:p_anchor AS date[]), CAST(:p_day AS date[]),
-        CAST(:p_at AS timestamptz[])) AS t(step_id, which, site_key, anchor, day, at)
-), places AS (
-    SELECT * FROM unnest(CAST(:l_step AS text[]), CAST(:l_slot AS integer[]),
-        CAST(:l_team AS integer[]), CAST(:l_user AS integer[]))
-        AS t(step_id, slot, team_id, assignee_id)
+WITH deadlines AS (
+    SELECT * FROM unnest(CAST(:g_step AS text[]), CAST(:g_site AS integer[]),
+        CAST(:g_due_anchor AS date[]), CAST(:g_starts_anchor AS date[]),
+        CAST(:g_open AS boolean[]), CAST(:g_skip_due AS boolean[]), CAST(:g_due_on AS date[]),
+        CAST(:g_due_at AS timestamptz[]), CAST(:g_starts_at AS timestamptz[]))
+        AS t(step_id, site_key, due_anchor, starts_anchor, is_open, skip_due, due_on, due_at,
+            starts_at)
 ), periods AS (
-    SELECT * FROM unnest(CAST(:o_step AS text[]), CAST(:o_lead AS integer[]),
-        CAST(:o_period AS integer[])) AS t(step_id, lead, period)
+    -- Per step: where its placements start in :l_team / :l_user, its lead and period.
+    SELECT * FROM unnest(CAST(:o_step AS text[]), CAST(:o_base AS integer[]),
+        CAST(:o_lead AS integer[]), CAST(:o_period AS integer[]))
+        AS t(step_id, base, lead, period)
 ), planned AS (
-    SELECT p.*, CASE WHEN p.place_rank <= o.lead THEN p.place_rank
+    SELECT p.*, o.base + CASE WHEN p.place_rank <= o.lead THEN p.place_rank
         ELSE o.lead + (p.place_rank - o.lead - 1) % o.period + 1 END AS slot
     FROM sweep_plan p LEFT JOIN periods o ON o.step_id = p.step_id
 ), inserted AS (
@@ -59,19 +60,17 @@ WITH points AS (
         approval_role, revision, created_at, updated_at)
     SELECT p.dedup_key, p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
         :kind, p.subject_id, p.subject_ref, p.cycle, p.site_id,
-        CASE WHEN p.status = 'open' THEN l.team_id ELSE :owner_team END,
-        CASE WHEN p.status = 'open' THEN l.assignee_id END, p.status,
-        p.priority, CASE WHEN p.status = 'open' THEN ps.at END,
-        CASE WHEN p.skip_due THEN today.day ELSE pd.day END,
-        CASE WHEN p.skip_due THEN today.at ELSE pd.at END,
+        CASE WHEN p.status = 'open' THEN (CAST(:l_team AS integer[]))[p.slot]
+            ELSE :owner_team END,
+        CASE WHEN p.status = 'open' THEN (CAST(:l_user AS integer[]))[p.slot] END, p.status,
+        p.priority, d.starts_at, d.due_on, d.due_at,
         p.cancel_reason, 0, p.evidence_required, p.approval_role, 0, :now, :now
     FROM planned p
-    JOIN points today ON today.which = 'today' AND today.site_key = p.site_key
-    LEFT JOIN points pd ON pd.which = 'due' AND pd.step_id = p.step_id
-        AND pd.site_key = p.site_key AND pd.anchor = p.due_anchor
-    LEFT JOIN points ps ON ps.which = 'starts' AND ps.step_id = p.step_id
-        AND ps.site_key = p.site_key AND ps.anchor = p.starts_anchor
-    LEFT JOIN places l ON l.step_id = p.step_id AND l.slot = p.slot
+    -- Each plan group's deadline and start (see PLAN_GROUPS): one lookup a row.
+    JOIN deadlines d ON d.step_id = p.step_id AND d.site_key = p.site_key
+        AND d.due_anchor = coalesce(p.due_anchor, :no_anchor)
+        AND d.starts_anchor = coalesce(p.starts_anchor, :no_anchor)
+        AND d.is_open = (p.status = 'open') AND d.skip_due = p.skip_due
     {on_conflict}
     RETURNING id, status, subject_id, step_id, cycle
 ), audit AS (
@@ -234,8 +233,8 @@ def successors_statement(
     return _plan_insert(prepared, compiled, ctx, selects)
 
 
-# The plan's groups: their (step, site, anchor days) are what deadlines depend on, and
-# their open rows per step what placements do.
+# The plan's groups: a row's deadline and start depend on its group alone (see
+# `bulk_sweep._deadlines`), and placements on the open rows per step.
 PLAN_GROUPS = sa.text(
     "SELECT step_id, site_key, due_anchor, starts_anchor, status = 'open' AS is_open, "
     "skip_due, count(*) AS n FROM sweep_plan GROUP BY 1, 2, 3, 4, 5, 6"

@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Site, current_actor, utcnow
+from models.sop_spec import DueRule
 from services import deadlines
 from services.assignment import plan_placements, team_id_for
-from services.engine.bulk_plan import RUN_ANCHOR, SpecSql, StepSql
+from services.engine.bulk_plan import NO_ANCHOR, RUN_ANCHOR, SpecSql, StepSql
 from services.engine.bulk_statements import (
     CREATE_PLAN,
     DEDUP_CONSTRAINT,
@@ -78,54 +79,69 @@ def _sites(session: Session) -> dict[int, SiteFacts]:
     return facts
 
 
-def _points(
+def _deadlines(
     steps: list[StepSql], ctx: RunContext, sites: dict[int, SiteFacts], groups: list[Any]
 ) -> dict[str, list[Any]]:
-    """Deadlines for every distinct (step, rule, site, anchor day) of the plan's groups,
-    computed by `services.deadlines` (business days, holidays, DST), plus each site's
-    today."""
+    """Each plan group's deadline (day, instant) and start, computed by
+    `services.deadlines` (business days, holidays, DST) as `planner.plan_task` does: a
+    row skipped before its due rule is due at the end of its site's today; a row
+    skipped for a missing start anchor keeps its deadline and has no start."""
     columns: dict[str, list[Any]] = defaultdict(list)
-
-    def add(step: str, which: str, site: int, anchor: date, point: tuple[date, datetime]) -> None:
-        for name, value in zip(
-            ("p_step", "p_which", "p_site", "p_anchor", "p_day", "p_at"),
-            (step, which, site, anchor, *point),
-            strict=True,
-        ):
-            columns[name].append(value)
-
-    for site_key, facts in sites.items():
-        today = deadlines.local_date(ctx.now, facts.timezone)
-        add("", "today", site_key, RUN_ANCHOR, (today, deadlines.end_of_day(today, facts.timezone)))
     by_id = {step.step_id: step for step in steps}
-    seen: set[tuple[str, str, int, date]] = set()
-    # A row skipped for a missing start anchor keeps its computed deadline (plan_task).
     for group in groups:
-        if group.skip_due:
-            continue
         step, facts = by_id[group.step_id], sites[group.site_key]
-        for which, rule, anchor in (
-            ("due", step.due, group.due_anchor),
-            ("starts", step.starts if group.is_open else None, group.starts_anchor),
-        ):
-            if rule is None or (group.step_id, which, group.site_key, anchor) in seen:
-                continue
-            seen.add((group.step_id, which, group.site_key, anchor))
-            day = deadlines.local_date(ctx.now, facts.timezone) if anchor == RUN_ANCHOR else anchor
-            offset = rule.offset_for_state(facts.state)
-            point = point_on_day(
-                day, offset, facts.calendar, facts.timezone, rule.at_time, which == "due"
-            )
-            add(group.step_id, which, group.site_key, anchor, point)
+        today = deadlines.local_date(ctx.now, facts.timezone)
+        starts_at = None
+        if group.skip_due:
+            due = (today, deadlines.end_of_day(today, facts.timezone))
+        else:
+            due = _point(step.due, group.due_anchor, today, facts, True)
+            if group.is_open and step.starts is not None:
+                starts_at = _point(step.starts, group.starts_anchor, today, facts, False)[1]
+        values = (
+            group.step_id,
+            group.site_key,
+            group.due_anchor or NO_ANCHOR,
+            group.starts_anchor or NO_ANCHOR,
+            group.is_open,
+            group.skip_due,
+            *due,
+            starts_at,
+        )
+        for name, value in zip(_DEADLINE_COLUMNS, values, strict=True):
+            columns[name].append(value)
     return columns
+
+
+_DEADLINE_COLUMNS = (
+    "g_step",
+    "g_site",
+    "g_due_anchor",
+    "g_starts_anchor",
+    "g_open",
+    "g_skip_due",
+    "g_due_on",
+    "g_due_at",
+    "g_starts_at",
+)
+
+
+def _point(
+    rule: DueRule, anchor: date, today: date, facts: SiteFacts, is_deadline: bool
+) -> tuple[date, datetime]:
+    """(local day, UTC instant) of `rule` from `anchor` (RUN_ANCHOR: the site's today)."""
+    day = today if anchor == RUN_ANCHOR else anchor
+    offset = rule.offset_for_state(facts.state)
+    return point_on_day(day, offset, facts.calendar, facts.timezone, rule.at_time, is_deadline)
 
 
 def _placements(
     session: Session, prepared: PreparedSpec, steps: list[StepSql], counts: dict[str, int]
 ) -> dict[str, list[Any]]:
-    """Placements of the plan's open rows, step by step in the planner's order, as arrays
-    of a lead and one period (see `assignment.Placements`; the slot of the row ranked r
-    is r up to the lead's length, then the lead's length plus its place in the cycle)."""
+    """Placements of the plan's open rows, step by step in the planner's order, as two
+    arrays (team, person) holding each step's lead and one period, from the step's
+    base (see `assignment.Placements`): the row ranked r takes entry base + r up to
+    the lead's length, then base + the lead's length + its place in the cycle."""
     columns: dict[str, list[Any]] = defaultdict(list)
     for step in steps:
         n = counts.get(step.step_id, 0)
@@ -134,12 +150,10 @@ def _placements(
         rule = prepared.spec.assignment_for(prepared.steps[step.step_id].step)
         placements = plan_placements(session, rule, n, prepared.spec.owner_team)
         columns["o_step"].append(step.step_id)
+        columns["o_base"].append(len(columns["l_user"]))
         columns["o_lead"].append(len(placements.lead))
         columns["o_period"].append(len(placements.cycle))
-        slots = (*placements.lead, *placements.cycle)
-        for slot, placement in enumerate(slots, start=1):
-            columns["l_step"].append(step.step_id)
-            columns["l_slot"].append(slot)
+        for placement in (*placements.lead, *placements.cycle):
             columns["l_team"].append(placement.team_id)
             columns["l_user"].append(placement.assignee_id)
     return columns
@@ -180,7 +194,7 @@ def _write_plan(
         planned[group.step_id] += group.n if group.is_open else 0
     actor = current_actor()
     params = {
-        **_points(steps, ctx, _sites(session), groups),
+        **_deadlines(steps, ctx, _sites(session), groups),
         **_placements(session, prepared, steps, planned),
         "sop_id": ctx.sop_id,
         "version_id": ctx.version_id,
@@ -188,19 +202,23 @@ def _write_plan(
         "kind": prepared.kind.value,
         "owner_team": team_id_for(session, prepared.spec.owner_team),
         "now": ctx.now,
+        "no_anchor": NO_ANCHOR,
         "audit_at": utcnow(),
         "actor_id": actor.user_id,
         "actor_label": actor.label[:120],
         "audit_entity": f"run:{ctx.run_id}",
     }
-    for name in ("l_step", "l_slot", "l_team", "l_user", "o_step", "o_lead", "o_period"):
+    for name in ("l_team", "l_user", "o_step", "o_base", "o_lead", "o_period"):
         params.setdefault(name, [])
     # The temporary table and the arrays have no statistics, so the planner guesses a
-    # handful of rows and nests loops over thousands; every join here is an equality
-    # join that a hash join does in one pass.
-    connection.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    # handful of rows and nests loops (or sorts for a merge) over thousands; every join
+    # here is an equality join against a few hundred rows that a hash join does in one
+    # pass.
+    connection.exec_driver_sql("SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off")
     row = _insert_tasks(session, params)
-    connection.exec_driver_sql("SET LOCAL enable_nestloop = DEFAULT")
+    connection.exec_driver_sql(
+        "SET LOCAL enable_nestloop = DEFAULT; SET LOCAL enable_mergejoin = DEFAULT"
+    )
     connection.exec_driver_sql("TRUNCATE sweep_plan")
     return row
 
