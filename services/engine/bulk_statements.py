@@ -1,12 +1,13 @@
 """The set-based sweep's statements (PostgreSQL): plan a batch, then write its tasks.
 
-`plan_statement` selects the batch's page of subjects and inserts the plan of every
-(subject, root step) without a task yet into the temporary table `sweep_plan`
-(titles, descriptions, keys and conditions compiled by `bulk_plan`) in one round
-trip; `PLAN_GROUPS` reads back the plan's (step, site, anchor day) groups, whose
-deadlines `bulk_sweep` computes in Python, and its open rows per step, which it
-places. `INSERT_PLAIN` and `INSERT_SKIPPING` then write the plan into `task`,
-joining deadlines and placements in as arrays.
+`plan_statement` reads the batch's range of subjects once and inserts the plan of
+every (subject, root step) without a task yet into the temporary table `sweep_plan`
+(titles, descriptions, keys and conditions compiled by `bulk_plan`);
+`successors_statement` does the same for the steps waiting on a root that was just
+written as skipped. `PLAN_GROUPS` reads back the plan's (step, site, anchor days)
+groups, whose deadlines `bulk_sweep` computes in Python, and its open rows per step,
+which it places. `INSERT_PLAIN` and `INSERT_SKIPPING` then write the plan into
+`task`, with deadlines and placements passed in as arrays.
 """
 
 from __future__ import annotations
@@ -160,12 +161,7 @@ def next_id(compiled: SpecSql, after: int) -> Any:
     return sa.select(sa.func.min(subject.c.id)).where(subject.c.id > after)
 
 
-def _plan_insert(
-    prepared: PreparedSpec,
-    compiled: SpecSql,
-    ctx: RunContext,
-    selects: list[Any],
-) -> Any:
+def _plan_insert(selects: list[Any]) -> Any:
     """Return the INSERT INTO sweep_plan of the step SELECTs' rows that have no task yet,
     open rows ranked per step in subject order (the order placements follow, as in
     the row-by-row planner)."""
@@ -198,7 +194,7 @@ def plan_statement(
     if compiled.subject_when is not None:
         bounds = sa.and_(bounds, compiled.subject_when)
     selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
-    planned = _plan_insert(prepared, compiled, ctx, selects).cte("planned")
+    planned = _plan_insert(selects).cte("planned")
     skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
     # A data-modifying WITH runs once whether or not the query reads it.
     return (
@@ -230,7 +226,7 @@ def successors_statement(
         for index, step in enumerate(compiled.successors or [])
         if step.after in skipped
     ]
-    return _plan_insert(prepared, compiled, ctx, selects)
+    return _plan_insert(selects)
 
 
 # The plan's groups: a row's deadline and start depend on its group alone (see
