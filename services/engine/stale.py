@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Date, func, select, text
 from sqlalchemy.orm import Session
 
 from models import Actor, SopRun, Task, TaskStatus, acting_as, open_work
@@ -41,16 +41,19 @@ def cancel_stale_cycles(session: Session, run: SopRun, ctx: RunContext) -> int:
     )
     compiled = compile_spec(prepared) if uses_set_based(session, run, prepared) else None
     whole_sweep = compiled is not None and compiled.cycle is not None
-    if whole_sweep:
+    cycle = compiled.cycle if whole_sweep else _date_cycle(session, getattr(model, field_name))
+    if cycle is not None:
         # In SQL: only the stale rows leave the database (a sweep has tens of thousands open).
-        query = query.where(Task.cycle != compiled.cycle)
+        query = query.where(Task.cycle != cycle)
+    if whole_sweep:
         # And by hash join: a sweep has just read every subject once, so one more pass
         # over them is within its budget, where a lookup per open task (the plan that
         # statistics lagging behind a sweep's inserts suggest) costs twice that.
         session.execute(text("SET LOCAL enable_nestloop = off"))
     stale: dict[int, Any] = {}
-    for task_id, cycle, value in session.execute(query):
-        if prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today) != cycle:
+    for task_id, task_cycle, value in session.execute(query):
+        current = prepared.spec.subjects.cycle_key(RecordView({field_name: value}), ctx.today)
+        if current != task_cycle:
             stale[task_id] = value
     if whole_sweep:
         session.execute(text("SET LOCAL enable_nestloop = DEFAULT"))
@@ -65,3 +68,15 @@ def cancel_stale_cycles(session: Session, run: SopRun, ctx: RunContext) -> int:
             )
             task.revision += 1
     return len(stale)
+
+
+def _date_cycle(session: Session, column: Any) -> Any | None:
+    """Return the cycle key of a date column in SQL ("YYYY-MM-DD", "none" when empty), or
+    None when the column is not a date (the rows are compared in Python)."""
+    if not isinstance(column.type, Date):
+        return None
+    if session.get_bind().dialect.name == "sqlite":
+        day = func.strftime("%Y-%m-%d", column)
+    else:
+        day = func.to_char(column, "YYYY-MM-DD")
+    return func.coalesce(day, "none")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -29,24 +28,11 @@ from models.subject_kinds import subject_kind
 from services import deadlines
 from services.engine.bulk_plan import compile_spec, uses_set_based
 from services.engine.bulk_sweep import run_bulk_batch
-from services.engine.planner import (
-    PreparedSpec,
-    RunContext,
-    cycle_of,
-    dedup_key,
-    plan_task,
-    short_error,
-    subject_applies,
-)
+from services.engine.planner import PreparedSpec, RunContext, short_error
 from services.engine.progress import advance_many
+from services.engine.row_batch import MAX_FAILURES_KEPT, BatchResult, process_rows
 from services.engine.stale import cancel_stale_cycles
-from services.engine.subjects import (
-    SubjectRow,
-    attach_relationships,
-    fetch_batch,
-    fetch_by_ids,
-)
-from services.engine.writer import existing_keys, write_tasks
+from services.engine.subjects import fetch_by_ids
 from services.sops.registry import latest_version, prepared_for
 
 # A batch is one transaction and one Prefect task. The row-by-row planner takes the next
@@ -56,23 +42,10 @@ from services.sops.registry import latest_version, prepared_for
 # times per hundred thousand subjects (about a second each).
 BATCH_SIZE = 5000
 SET_BASED_BATCH_SIZE = 100_000
-MAX_FAILURES_KEPT = 200
 
 
 class RunError(Exception):
     """A run cannot start: unknown or disabled SOP, or a version that does not load."""
-
-
-@dataclass
-class BatchResult:
-    """What one batch did; `last_id` is None when there were no subjects left."""
-
-    last_id: int | None
-    created: int = 0
-    unchanged: int = 0
-    skipped: int = 0
-    failed: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_timezone(detail: dict[str, Any]) -> str:
@@ -206,59 +179,7 @@ def process_batch(
         limit = limit or SET_BASED_BATCH_SIZE
         return _process_set_based(session, run, ctx, prepared, after_id, limit)
     limit = limit or BATCH_SIZE
-    subjects = fetch_batch(session, prepared.spec, _where(run, ctx), after_id, limit)
-    if not subjects:
-        return BatchResult(last_id=None)
-    result = BatchResult(last_id=subjects[-1].id)
-    # Keys first: on a rerun almost every task exists, and planning it again
-    # (templates, deadlines) would be the bulk of the work.
-    wanted: list[tuple[SubjectRow, str, str, str]] = []  # (subject, cycle, step, key)
-    for subject in subjects:
-        try:
-            if not subject_applies(prepared, subject, ctx):
-                result.skipped += 1
-                continue
-            cycle = cycle_of(prepared, subject, ctx)
-        except Exception as exc:  # one bad subject must not stop the sweep
-            _fail(result, prepared, subject, exc)
-            continue
-        for step_id in prepared.roots:
-            key = dedup_key(ctx, step_id, prepared.kind.value, subject.id, cycle)
-            wanted.append((subject, cycle, step_id, key))
-    present = existing_keys(session, [key for *_, key in wanted])
-    to_plan = {s.id: s for s, *_, key in wanted if key not in present}
-    attach_relationships(
-        session, subject_kind(prepared.kind), list(to_plan.values()), prepared.relationships
-    )
-    rows: list[dict[str, Any]] = []
-    planned: dict[str, tuple[SubjectRow, str]] = {}
-    failed_subjects: set[int] = set()
-    for subject, cycle, step_id, key in wanted:
-        if key in present or subject.id in failed_subjects:
-            continue
-        try:
-            row = plan_task(prepared, step_id, subject, cycle, ctx)
-        except Exception as exc:  # one bad subject must not stop the sweep
-            failed_subjects.add(subject.id)
-            _fail(result, prepared, subject, exc)
-            continue
-        planned[key] = (subject, cycle)
-        rows.append(row)
-    # A subject that failed on one step gets none of its steps this time.
-    rows = [row for row in rows if row["subject_id"] not in failed_subjects]
-    with acting_as(Actor(None, f"system:sop-run:{run.id}")):
-        inserted, unchanged = write_tasks(session, prepared, rows, checked=True)
-        # A skipped first step unlocks what waits for it, at once and set-wise.
-        skipped_roots = [
-            (*planned[row["dedup_key"]], row["step_id"])
-            for row in inserted
-            if row["status"] == TaskStatus.SKIPPED.value
-        ]
-        inserted += advance_many(session, prepared, ctx, skipped_roots, ctx.now)
-    result.created = sum(1 for r in inserted if r["status"] != TaskStatus.SKIPPED.value)
-    result.skipped += len(inserted) - result.created
-    result.unchanged = len(present) + unchanged
-    return result
+    return process_rows(session, run, ctx, prepared, _where(run, ctx), after_id, limit)
 
 
 def _process_set_based(
@@ -291,15 +212,6 @@ def _process_set_based(
         unchanged=batch.unchanged,
         skipped=batch.skipped_subjects + batch.inserted + len(successors) - created,
     )
-
-
-def _fail(result: BatchResult, prepared: PreparedSpec, subject: SubjectRow, exc: Exception) -> None:
-    """Count a subject's failure and keep its id (never its name) with the error."""
-    result.failed += 1
-    if len(result.failures) < MAX_FAILURES_KEPT:
-        result.failures.append(
-            {"subject": f"{prepared.kind.value}:{subject.id}", "error": short_error(exc)}
-        )
 
 
 def add_batch(run: SopRun, batch: BatchResult) -> None:
