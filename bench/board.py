@@ -141,7 +141,6 @@ def generate_tasks(session: Any, target: int, now: datetime) -> Shape:
                     ref = f"P-{pid}"
                     rows.append(
                         {
-                            "dedup_key": f"{slug}:{step.id}:patient:{pid}:{cycle_day.isoformat()}",
                             "title": step.title.replace("{{ subject.ref }}", ref)[:300],
                             "sop_id": version.sop_id,
                             "sop_version_id": version.id,

@@ -85,7 +85,6 @@ def populate(session: Session, events: int) -> str:
         )
         rows.append(
             {
-                "dedup_key": f"bench:{i}",
                 "title": f"Card renewal reminder · P-{1000 + i}",
                 "sop_id": version.sop_id,
                 "sop_version_id": version.id,

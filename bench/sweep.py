@@ -47,7 +47,7 @@ from tests.support.databases import prepare_database  # noqa: E402
 
 SOP = "patient-renewal"
 COLUMNS = (
-    "dedup_key, title, sop_id, sop_version_id, step_id, subject_type, subject_id, "
+    "title, sop_id, sop_version_id, step_id, subject_type, subject_id, "
     "subject_ref, cycle, site_id, team_id, assignee_id, status, priority, due_on, due_at, "
     "escalation_level, evidence_required, revision, created_at, updated_at"
 )
@@ -59,7 +59,6 @@ def task_rows(n: int) -> list[tuple]:
     due = date(2026, 12, 1)
     return [
         (
-            f"{SOP}:remind:patient:{i}:2027-01-15",
             f"Card renewal reminder · P-{i}",
             1,
             1,

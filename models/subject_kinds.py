@@ -162,7 +162,7 @@ class SubjectKindInfo:
     @property
     def cycle_fields(self) -> tuple[str, ...]:
         """Columns whose value can identify a cycle: dates, texts and integers, never PHI
-        (the cycle is part of every task's dedup key)."""
+        (the cycle is part of every task's identity)."""
         allowed = ("date", "datetime", "string", "integer")
         return tuple(
             name

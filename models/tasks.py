@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     bindparam,
     text,
 )
@@ -38,16 +39,21 @@ CLOSED_WORK = "status NOT IN ('open', 'in_progress', 'blocked')"
 TEAM_QUEUE = "status = 'open' AND assignee_id IS NULL"
 
 
+# A task's identity: one step of one SOP for one subject in one cycle.
+TASK_IDENTITY = ("subject_id", "subject_type", "sop_id", "step_id", "cycle")
+
+
 class Task(Audited, db.Model):
     """One step of one SOP for one subject in one cycle, assigned and due.
 
-    `dedup_key` (sop, step, subject, cycle) is unique: that constraint, not a
-    read-then-write, is what keeps reruns and concurrent runs from doubling work.
+    Its identity (`TASK_IDENTITY`) is unique: that constraint, not a read-then-write,
+    is what keeps reruns and concurrent runs from doubling work. Led by the subject,
+    the same index finds a subject's tasks.
     """
 
     __tablename__ = "task"
     __table_args__ = (
-        Index("ix_task_subject", "subject_type", "subject_id"),
+        UniqueConstraint(*TASK_IDENTITY, name="uq_task_identity"),
         # The tasks a run wrote lie together in the table (a sweep appends them): a
         # block-range index finds them at a fraction of a B-tree's cost per insert.
         Index("ix_task_run_id", "run_id", postgresql_using="brin"),
@@ -130,7 +136,6 @@ class Task(Audited, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    dedup_key: Mapped[str] = mapped_column(String(200), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     sop_id: Mapped[int] = mapped_column(ForeignKey("sop.id"))

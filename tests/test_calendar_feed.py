@@ -68,7 +68,6 @@ def deadline_task(session, version, due_on: date, zone="America/New_York", **val
 def _row(version, site, user, i: int, **values):  # type: ignore[no-untyped-def]
     due_on = values.pop("due_on")
     return {
-        "dedup_key": f"feed:{i}",
         "title": values.pop("title", f"Card renewal reminder · P-{i}"),
         "sop_id": version.sop_id,
         "sop_version_id": version.id,

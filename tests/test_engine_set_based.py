@@ -28,9 +28,16 @@ pytestmark = pytest.mark.postgres_only
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = date(2026, 11, 2)
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-# Every column a planned task carries, except its identity (the key the rows are
-# compared by) and the run that wrote it (each sweep is its own run).
-COMPARED = tuple(c for c in COPY_COLUMNS if c not in ("dedup_key", "run_id"))
+# Every column a planned task carries but the run that wrote it (each sweep is its own
+# run); rows are compared by identity (one SOP's tasks: subject, step and cycle).
+COMPARED = tuple(c for c in COPY_COLUMNS if c != "run_id")
+
+
+def _by_identity(tasks: Any) -> dict[tuple[int, str, str], tuple[Any, ...]]:
+    """The compared columns of one SOP's tasks by (subject, step, cycle)."""
+    return {
+        (t.subject_id, t.step_id, t.cycle): tuple(getattr(t, c) for c in COMPARED) for t in tasks
+    }
 
 
 # Every subject in one batch: the two paths cut batches differently (the planner after
@@ -48,7 +55,9 @@ def _sweep(
     run = start_run(session, slug, "manual", now=NOW)
     execute_run(session, run, batch_size=batch_size, commit=False, set_based=set_based)
     rows = session.scalars(select(Task).where(Task.sop_id == run.sop_id)).all()
-    return {t.dedup_key: tuple(getattr(t, c) for c in COMPARED) for t in rows}, run
+    return {
+        (t.subject_id, t.step_id, t.cycle): tuple(getattr(t, c) for c in COMPARED) for t in rows
+    }, run
 
 
 @pytest.fixture
@@ -221,12 +230,14 @@ def test_skipped_steps_unlock_the_same_tasks_both_ways(session: Session, extra: 
         run = start_run(session, "chain", "manual", now=NOW)
         execute_run(session, run, commit=False, set_based=set_based)
         rows = session.scalars(select(Task)).all()
-        tasks = {t.dedup_key: tuple(getattr(t, c) for c in COMPARED) for t in rows}
+        tasks = {
+            (t.subject_id, t.step_id, t.cycle): tuple(getattr(t, c) for c in COMPARED) for t in rows
+        }
         session.rollback()
         return tasks
 
     by_sql, by_python = sweep(True), sweep(False)
     assert by_sql == by_python
-    steps = Counter(key.split(":")[1] for key in by_sql)
+    steps = Counter(step_id for _, step_id, _ in by_sql)
     # 30 skipped reminders unlock 30 packages, 15 of them skipped unlock 15 confirmations.
     assert steps == ({"remind": 60, "package": 30, "confirm": 15} | ({"both": 15} if extra else {}))

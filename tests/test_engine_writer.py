@@ -1,4 +1,4 @@
-"""Writing planned tasks: each dedup key once, on the small-batch and the COPY paths."""
+"""Writing planned tasks: each identity once, on the small-batch and the COPY paths."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import event, select
 
 from models import AuditEvent, RoundRobinCursor, Task
-from services.engine.planner import RunContext, plan_task
+from models.tasks import TASK_IDENTITY
+from services.engine.planner import RunContext, identity_of, plan_task
 from services.engine.subjects import fetch_one
 from services.engine.writer import COPY_MIN_ROWS, write_tasks
 from services.sops.registry import latest_version, prepared_for
@@ -52,9 +53,10 @@ def test_each_key_is_written_once_and_audited(session, engine, n):
         event.remove(engine, "before_cursor_execute", note)
     session.commit()
 
-    stored = {t.dedup_key: t for t in session.scalars(select(Task))}
+    tasks = session.scalars(select(Task))
+    stored = {identity_of({c: getattr(t, c) for c in TASK_IDENTITY}): t for t in tasks}
     assert existing == 0 and len(inserted) == n == len(stored)
-    assert all(stored[row["dedup_key"]].id == row["id"] for row in inserted)
+    assert all(stored[identity_of(row)].id == row["id"] for row in inserted)
     assert all(t.assignee_id is not None and t.team_id is not None for t in stored.values())
     (audit,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "bulk_create"))
     assert sorted(audit.after["task_ids"]) == sorted(t.id for t in stored.values())

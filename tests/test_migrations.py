@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from models import db
 from models.task_references import include_object
+from models.tasks import TASK_IDENTITY
 from sopflow.dbcheck import current_revision, head_revision
 
 
@@ -33,7 +34,7 @@ def test_upgrade_gives_the_models_schema(database_url: str) -> None:
         engine.dispose()
 
 
-def test_task_dedup_key_is_unique_in_the_database(database_url: str) -> None:
+def test_task_identity_is_unique_in_the_database(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         uniques = inspect(engine).get_unique_constraints("task")
@@ -41,6 +42,6 @@ def test_task_dedup_key_is_unique_in_the_database(database_url: str) -> None:
         unique_columns = [u["column_names"] for u in uniques] + [
             i["column_names"] for i in indexes if i.get("unique")
         ]
-        assert ["dedup_key"] in unique_columns
+        assert list(TASK_IDENTITY) in unique_columns
     finally:
         engine.dispose()

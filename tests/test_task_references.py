@@ -47,11 +47,10 @@ def world(session: Session) -> dict[str, object]:
 def _row(world: dict[str, object], n: int, **changes: object) -> dict[str, object]:
     version = world["version"]
     values: dict[str, object] = {
-        "dedup_key": f"ref-test:{n}",
         "title": "Reference test",
         "sop_id": version.sop_id,
         "sop_version_id": version.id,
-        "step_id": "step",
+        "step_id": "ref-test",
         "run_id": world["run"].id,
         "subject_type": "patient",
         "subject_id": n,
@@ -78,7 +77,7 @@ def _row(world: dict[str, object], n: int, **changes: object) -> dict[str, objec
 def test_valid_references_insert_in_one_statement(session: Session, world) -> None:
     session.execute(insert(Task), [_row(world, n) for n in range(1, 51)])
     session.commit()
-    written = session.scalars(select(Task.id).where(Task.dedup_key.like("ref-test:%"))).all()
+    written = session.scalars(select(Task.id).where(Task.step_id == "ref-test")).all()
     assert len(written) == 50
 
 
@@ -88,7 +87,7 @@ def test_an_insert_naming_a_missing_row_fails_whole(session: Session, world, col
     with pytest.raises(IntegrityError):
         session.execute(insert(Task), rows)
     session.rollback()
-    assert session.scalars(select(Task.id).where(Task.dedup_key.like("ref-test:%"))).all() == []
+    assert session.scalars(select(Task.id).where(Task.step_id == "ref-test")).all() == []
 
 
 @pytest.mark.parametrize("column", ["assignee_id", "team_id", "site_id", "completed_by_id"])

@@ -218,9 +218,9 @@ class SubjectSelector(SpecModel):
         examples=["subject.consent_email or subject.consent_sms"],
     )
     cycle: str = Field(
-        description="What identifies one cycle of work for a subject (the dedup key's last "
-        "part): a date or text field of the subject (a new value starts a new cycle), or "
-        "run_date, run_week, run_month, run_quarter, once.",
+        description="What identifies one cycle of work for a subject (the last part of a "
+        "task's identity): a date or text field of the subject (a new value starts a new "
+        "cycle), or run_date, run_week, run_month, run_quarter, once.",
         examples=["card_expires_on", "once"],
     )
 
@@ -256,7 +256,7 @@ class SubjectSelector(SpecModel):
         return None if self.cycle in CYCLE_KEYWORDS else self.cycle
 
     def cycle_key(self, subject: Any, run_date: date) -> str:
-        """The cycle part of a task's dedup key for `subject` in a run on `run_date`."""
+        """The cycle part of a task's identity for `subject` in a run on `run_date`."""
         if self.cycle == "once":
             return "once"
         if self.cycle == "run_date":

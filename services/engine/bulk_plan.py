@@ -1,11 +1,11 @@
 """A spec compiled for the set-based sweep: each root step's task columns as SQL.
 
-`compile_spec` turns what `planner.plan_task` computes row by row — dedup key,
-cycle, title, description, `when:` and the anchors of the due and start rules —
-into SQL over the subject's row and its site's. Deadlines themselves stay in
-Python (`services.deadlines`, the one implementation of business days, holidays
-and DST): a batch has only a few hundred distinct (site, anchor day) pairs, so
-the sweep computes those in Python and joins them in (see `bulk_sweep`).
+`compile_spec` turns what `planner.plan_task` computes row by row — cycle, title,
+description, `when:` and the anchors of the due and start rules — into SQL over
+the subject's row and its site's. Deadlines themselves stay in Python
+(`services.deadlines`, the one implementation of business days, holidays and DST):
+a batch has only a few hundred distinct (site, anchor day) pairs, so the sweep
+computes those in Python and passes them in (see `bulk_sweep`).
 """
 
 from __future__ import annotations

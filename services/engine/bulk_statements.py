@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from models import Role, TaskStatus
+from models.tasks import TASK_IDENTITY
 from services.engine.bulk_plan import SpecSql, StepSql
 from services.engine.planner import PreparedSpec, RunContext
 
@@ -25,12 +26,12 @@ OPEN, SKIPPED = TaskStatus.OPEN.value, TaskStatus.SKIPPED.value
 _IDS = postgresql.ARRAY(sa.Integer)
 
 PLAN_COLUMNS = (
-    "dedup_key, title, description, step_id, subject_id, subject_ref, cycle, site_id, "
+    "title, description, step_id, subject_id, subject_ref, cycle, site_id, "
     "site_key, status, cancel_reason, skip_due, due_anchor, starts_anchor, priority, "
     "evidence_required, approval_role, place_rank"
 )
 CREATE_PLAN = (
-    "CREATE TEMP TABLE IF NOT EXISTS sweep_plan (dedup_key text, title text, description "
+    "CREATE TEMP TABLE IF NOT EXISTS sweep_plan (title text, description "
     "text, step_id text, subject_id integer, subject_ref text, cycle text, site_id integer, "
     "site_key integer, status text, cancel_reason text, skip_due boolean, due_anchor date, "
     "starts_anchor date, priority integer, evidence_required boolean, approval_role text, "
@@ -55,11 +56,11 @@ WITH deadlines AS (
         ELSE o.lead + (p.place_rank - o.lead - 1) % o.period + 1 END AS slot
     FROM sweep_plan p LEFT JOIN periods o ON o.step_id = p.step_id
 ), inserted AS (
-    INSERT INTO task (dedup_key, title, description, sop_id, sop_version_id, step_id, run_id,
+    INSERT INTO task (title, description, sop_id, sop_version_id, step_id, run_id,
         subject_type, subject_id, subject_ref, cycle, site_id, team_id, assignee_id, status,
         priority, starts_at, due_on, due_at, cancel_reason, escalation_level, evidence_required,
         approval_role, revision, created_at, updated_at)
-    SELECT p.dedup_key, p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
+    SELECT p.title, p.description, :sop_id, :version_id, p.step_id, :run_id,
         :kind, p.subject_id, p.subject_ref, p.cycle, p.site_id,
         CASE WHEN p.status = 'open' THEN (CAST(:l_team AS integer[]))[p.slot]
             ELSE :owner_team END,
@@ -95,8 +96,10 @@ FROM inserted
 # a savepoint; on a duplicate key it runs again skipping conflicts. Either way the
 # unique constraint is the guard.
 INSERT_PLAIN = sa.text(INSERT_TASKS.format(on_conflict=""))
-INSERT_SKIPPING = sa.text(INSERT_TASKS.format(on_conflict="ON CONFLICT (dedup_key) DO NOTHING"))
-DEDUP_CONSTRAINT = "uq_task_dedup_key"
+INSERT_SKIPPING = sa.text(
+    INSERT_TASKS.format(on_conflict=f"ON CONFLICT ({', '.join(TASK_IDENTITY)}) DO NOTHING")
+)
+IDENTITY_CONSTRAINT = "uq_task_identity"
 
 
 def _cycle_sql(prepared: PreparedSpec, compiled: SpecSql, ctx: RunContext) -> Any:
@@ -112,8 +115,6 @@ def _step_select(
     """The SELECT of one step's plan rows for the subjects within `bounds`."""
     subject = compiled.scope.subject
     cycle = _cycle_sql(prepared, compiled, ctx)
-    prefix = f"{ctx.sop_slug}:{step.step_id}:{prepared.kind.value}:"
-    key = sa.literal(prefix, sa.Text) + sa.cast(subject.c.id, sa.Text) + ":" + cycle
     when = step.when if step.when is not None else sa.true()
     no_due = step.due_anchor.is_(None)
     no_starts = step.starts_anchor.is_(None) if step.starts_anchor is not None else sa.false()
@@ -128,7 +129,6 @@ def _step_select(
     starts_anchor = step.starts_anchor if step.starts_anchor is not None else sa.null()
     return (
         sa.select(
-            key.label("dedup_key"),
             step.title.label("title"),
             sa.cast(step.description, sa.Text).label("description"),
             sa.literal(step.step_id, sa.Text).label("step_id"),
@@ -161,18 +161,25 @@ def next_id(compiled: SpecSql, after: int) -> Any:
     return sa.select(sa.func.min(subject.c.id)).where(subject.c.id > after)
 
 
-def _plan_insert(selects: list[Any]) -> Any:
+def _plan_insert(selects: list[Any], kind: str, sop_id: int) -> Any:
     """Return the INSERT INTO sweep_plan of the step SELECTs' rows that have no task yet,
     open rows ranked per step in subject order (the order placements follow, as in
     the row-by-row planner)."""
     rows = (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery()
-    task = sa.table("task", sa.column("dedup_key"))
+    task = sa.table("task", *(sa.column(name) for name in TASK_IDENTITY))
     rank = sa.func.row_number().over(
         partition_by=(rows.c.step_id, rows.c.status), order_by=rows.c.subject_id
     )
     names = [c.strip() for c in PLAN_COLUMNS.split(",")][:-1]
+    exists = sa.select(sa.literal(1)).where(
+        task.c.subject_id == rows.c.subject_id,
+        task.c.subject_type == kind,
+        task.c.sop_id == sop_id,
+        task.c.step_id == rows.c.step_id,
+        task.c.cycle == rows.c.cycle,
+    )
     query = sa.select(*(rows.c[n] for n in names), rank.label("place_rank")).where(
-        ~sa.exists(sa.select(sa.literal(1)).where(task.c.dedup_key == rows.c.dedup_key))
+        ~sa.exists(exists)
     )
     plan = sa.table("sweep_plan", *(sa.column(n) for n in [*names, "place_rank"]))
     return plan.insert().from_select([*names, "place_rank"], query)
@@ -194,7 +201,7 @@ def plan_statement(
     if compiled.subject_when is not None:
         bounds = sa.and_(bounds, compiled.subject_when)
     selects = [_step_select(prepared, compiled, s, ctx, bounds) for s in compiled.steps]
-    planned = _plan_insert(selects).cte("planned")
+    planned = _plan_insert(selects, prepared.kind.value, ctx.sop_id).cte("planned")
     skip = ~compiled.subject_when if compiled.subject_when is not None else sa.false()
     # A data-modifying WITH runs once whether or not the query reads it.
     return (
@@ -226,7 +233,7 @@ def successors_statement(
         for index, step in enumerate(compiled.successors or [])
         if step.after in skipped
     ]
-    return _plan_insert(selects)
+    return _plan_insert(selects, prepared.kind.value, ctx.sop_id)
 
 
 # The plan's groups: a row's deadline and start depend on its group alone (see

@@ -28,7 +28,7 @@ from services.assignment import plan_placements, team_id_for
 from services.engine.bulk_plan import NO_ANCHOR, RUN_ANCHOR, SpecSql, StepSql
 from services.engine.bulk_statements import (
     CREATE_PLAN,
-    DEDUP_CONSTRAINT,
+    IDENTITY_CONSTRAINT,
     INSERT_PLAIN,
     INSERT_SKIPPING,
     PLAN_GROUPS,
@@ -172,7 +172,7 @@ def _insert_tasks(session: Session, params: dict[str, Any]) -> Any:
         with session.begin_nested():
             return session.connection().execute(INSERT_PLAIN, params).one()
     except IntegrityError as exc:
-        if getattr(exc.orig.diag, "constraint_name", None) != DEDUP_CONSTRAINT:
+        if getattr(exc.orig.diag, "constraint_name", None) != IDENTITY_CONSTRAINT:
             raise
     return session.connection().execute(INSERT_SKIPPING, params).one()
 

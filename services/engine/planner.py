@@ -98,9 +98,26 @@ def cycle_of(prepared: PreparedSpec, subject: SubjectRow, ctx: RunContext) -> st
     return prepared.spec.subjects.cycle_key(subject.view, ctx.today)
 
 
-def dedup_key(ctx: RunContext, step_id: str, kind: str, subject_id: int, cycle: str) -> str:
-    """Return the task's identity: (sop, step, subject, cycle), unique in the database."""
-    return f"{ctx.sop_slug}:{step_id}:{kind}:{subject_id}:{cycle}"
+# A task's identity as `models.TASK_IDENTITY` orders it: (subject id, kind, sop id,
+# step id, cycle), unique in the database.
+Identity = tuple[int, str, int, str, str]
+
+
+def identity(ctx: RunContext, step_id: str, kind: str, subject_id: int, cycle: str) -> Identity:
+    """Return the identity of the task of `step_id` for this subject and cycle."""
+    return (subject_id, kind, ctx.sop_id, step_id, cycle)
+
+
+def identity_of(row: dict[str, Any]) -> Identity:
+    """Return the identity of a planned (or inserted) task row."""
+    kind = row["subject_type"]
+    return (
+        row["subject_id"],
+        getattr(kind, "value", kind),
+        row["sop_id"],
+        row["step_id"],
+        row["cycle"],
+    )
 
 
 @functools.lru_cache(maxsize=65536)
@@ -166,7 +183,6 @@ def plan_task(
     step = prep.step
     context = context_for(subject, ctx)
     row: dict[str, Any] = {
-        "dedup_key": dedup_key(ctx, step_id, prepared.kind.value, subject.id, cycle),
         "sop_id": ctx.sop_id,
         "sop_version_id": ctx.version_id,
         "step_id": step_id,

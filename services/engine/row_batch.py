@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 from models import Actor, SopRun, TaskStatus, acting_as
 from models.subject_kinds import subject_kind
 from services.engine.planner import (
+    Identity,
     PreparedSpec,
     RunContext,
     cycle_of,
-    dedup_key,
+    identity,
+    identity_of,
     plan_task,
     short_error,
     subject_applies,
@@ -33,7 +35,7 @@ from services.engine.subjects import (
     fetch_batch,
     fetch_by_ids,
 )
-from services.engine.writer import existing_keys, write_tasks
+from services.engine.writer import existing_identities, write_tasks
 from services.sop_validation.templates import RecordView
 
 MAX_FAILURES_KEPT = 200
@@ -59,8 +61,8 @@ class BatchResult:
             )
 
 
-# (subject id, cycle, step id, dedup key) of a task the batch wants.
-Wanted = tuple[int, str, str, str]
+# (subject id, cycle, step id, identity) of a task the batch wants.
+Wanted = tuple[int, str, str, Identity]
 
 
 def _light_page(prepared: PreparedSpec, where: Any, after_id: int, limit: int) -> Select[Any]:
@@ -75,7 +77,7 @@ def _light_page(prepared: PreparedSpec, where: Any, after_id: int, limit: int) -
 def _keys(ctx: RunContext, prepared: PreparedSpec, subject_id: int, cycle: str) -> list[Wanted]:
     kind = prepared.kind.value
     return [
-        (subject_id, cycle, step_id, dedup_key(ctx, step_id, kind, subject_id, cycle))
+        (subject_id, cycle, step_id, identity(ctx, step_id, kind, subject_id, cycle))
         for step_id in prepared.roots
     ]
 
@@ -110,7 +112,7 @@ def process_rows(
                 result.fail(prepared, row[0], exc)
                 continue
             wanted += _keys(ctx, prepared, row[0], cycle)
-        present = existing_keys(session, [key for *_, key in wanted])
+        present = existing_identities(session, [key for *_, key in wanted])
         missing = sorted({subject_id for subject_id, *_, key in wanted if key not in present})
         # Whole rows for those alone, with every relationship the spec reads. Their cycle
         # is taken again from that row: it is the one the task is planned from.
@@ -137,7 +139,7 @@ def process_rows(
                 result.fail(prepared, subject.id, exc)
                 continue
             wanted += _keys(ctx, prepared, subject.id, cycle)
-        present = existing_keys(session, [key for *_, key in wanted])
+        present = existing_identities(session, [key for *_, key in wanted])
         to_plan = list({s: subjects[s] for s, *_, key in wanted if key not in present}.values())
         attach_relationships(session, subject_kind(prepared.kind), to_plan, prepared.relationships)
     _plan_and_write(session, run, ctx, prepared, subjects, wanted, present, result)
@@ -151,13 +153,13 @@ def _plan_and_write(
     prepared: PreparedSpec,
     subjects: dict[int, SubjectRow],
     wanted: list[Wanted],
-    present: set[str],
+    present: set[Identity],
     result: BatchResult,
 ) -> None:
     """Plan the wanted tasks that do not exist, write them, and create at once what their
     skipped first steps unlock; add the counts to `result`."""
     rows: list[dict[str, Any]] = []
-    planned: dict[str, tuple[SubjectRow, str]] = {}
+    planned: dict[Identity, tuple[SubjectRow, str]] = {}
     failed_subjects: set[int] = set()
     for subject_id, cycle, step_id, key in wanted:
         if key in present or subject_id in failed_subjects:
@@ -177,7 +179,7 @@ def _plan_and_write(
         inserted, unchanged = write_tasks(session, prepared, rows, checked=True)
         # A skipped first step unlocks what waits for it, at once and set-wise.
         skipped_roots = [
-            (*planned[row["dedup_key"]], row["step_id"])
+            (*planned[identity_of(row)], row["step_id"])
             for row in inserted
             if row["status"] == TaskStatus.SKIPPED.value
         ]

@@ -7,14 +7,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, any_, bindparam, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from models import AuditEvent, Task, TaskStatus, current_actor
 from models.audit import audit_row
+from models.tasks import TASK_IDENTITY
 from services.assignment import place_tasks, team_id_for
-from services.engine.planner import PreparedSpec
+from services.engine.planner import Identity, PreparedSpec, identity_of
 from services.engine.sql import insert_ignore
 
 TASK_TABLE: Table = Task.__table__  # type: ignore[assignment]
@@ -26,29 +26,41 @@ CHUNK = 1000
 COPY_MIN_ROWS = 3
 
 
-# Built once (a completion asks for one key: building the statement cost as much as
-# running it).
-_EXISTING_PG = select(Task.dedup_key).where(
-    Task.dedup_key == any_(bindparam("keys", type_=ARRAY(String)))
+_IDENTITY = ", ".join(TASK_IDENTITY)
+_IDENTITY_COLUMNS = [TASK_TABLE.c[name] for name in TASK_IDENTITY]
+# Built once (a completion asks for one identity: building the statement cost as much
+# as running it). The identities travel as one array a column, joined to the unique
+# index: an IN list of thousands of row values costs more to build than to run.
+_EXISTING_PG = text(
+    f"SELECT {_IDENTITY} FROM task JOIN unnest(CAST(:subject_ids AS integer[]), "
+    "CAST(:kinds AS text[]), CAST(:sop_ids AS integer[]), CAST(:step_ids AS text[]), "
+    f"CAST(:cycles AS text[])) AS wanted ({_IDENTITY}) USING ({_IDENTITY})"
 )
+_ARRAYS = ("subject_ids", "kinds", "sop_ids", "step_ids", "cycles")
 _INSERT_AUDIT = AuditEvent.__table__.insert()
 
 
-def existing_keys(session: Session, keys: Sequence[str]) -> set[str]:
-    """Return which of `keys` already have a task (one query per chunk).
+def _identity(values: Sequence[Any]) -> Identity:
+    """An identity read back from the database (the kind as its text value)."""
+    subject_id, kind, sop_id, step_id, cycle = values
+    return (subject_id, getattr(kind, "value", kind), sop_id, step_id, cycle)
 
-    On PostgreSQL the keys travel as one array parameter (`= ANY(:keys)`): an IN
-    list of thousands of placeholders costs more to build than to run.
-    """
-    found: set[str] = set()
+
+def existing_identities(session: Session, identities: Sequence[Identity]) -> set[Identity]:
+    """Return which of `identities` already have a task (one query per chunk)."""
+    found: set[Identity] = set()
     postgres = session.get_bind().dialect.name == "postgresql"
     size = 10 * CHUNK if postgres else CHUNK
-    for start in range(0, len(keys), size):
-        chunk = list(keys[start : start + size])
+    for start in range(0, len(identities), size):
+        chunk = list(identities[start : start + size])
         if postgres:
-            found.update(session.scalars(_EXISTING_PG, {"keys": chunk}))
+            columns = dict(zip(_ARRAYS, zip(*chunk, strict=True), strict=True))
+            rows = session.execute(_EXISTING_PG, {k: list(v) for k, v in columns.items()})
         else:
-            found.update(session.scalars(select(Task.dedup_key).where(Task.dedup_key.in_(chunk))))
+            rows = session.execute(
+                select(*_IDENTITY_COLUMNS).where(tuple_(*_IDENTITY_COLUMNS).in_(chunk))
+            )
+        found.update(_identity(row) for row in rows)
     return found
 
 
@@ -81,14 +93,13 @@ def _insert_statement(dialect: str) -> Any:
     SQLAlchemy 2.0 does not cache the compiled form of a dialect INSERT … ON CONFLICT,
     so each execution compiles it again: fine for SQLite's batches of CHUNK rows.
     """
-    return insert_ignore(dialect, TASK_TABLE, ["dedup_key"]).returning(
-        TASK_TABLE.c.id, TASK_TABLE.c.dedup_key
+    return insert_ignore(dialect, TASK_TABLE, list(TASK_IDENTITY)).returning(
+        TASK_TABLE.c.id, *_IDENTITY_COLUMNS
     )
 
 
 # The columns a planned row carries, in COPY order.
 COPY_COLUMNS = (
-    "dedup_key",
     "title",
     "description",
     "sop_id",
@@ -119,24 +130,24 @@ _COLUMN_LIST = ", ".join(COPY_COLUMNS)
 _INSERT_ONE = (
     f"INSERT INTO task ({_COLUMN_LIST}) "
     f"VALUES ({', '.join(f'%({column})s' for column in COPY_COLUMNS)}) "
-    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key"
+    f"ON CONFLICT ({_IDENTITY}) DO NOTHING RETURNING id, {_IDENTITY}"
 )
 
 
-def _insert_via_values(connection: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """SQLite: INSERT … VALUES … ON CONFLICT (dedup_key) DO NOTHING RETURNING, CHUNK
-    rows per statement; return {key: id} of the rows this call created."""
+def _insert_via_values(connection: Any, rows: list[dict[str, Any]]) -> dict[Identity, int]:
+    """SQLite: INSERT … VALUES … ON CONFLICT DO NOTHING RETURNING, CHUNK rows per
+    statement; return {identity: id} of the rows this call created."""
     statement = _insert_statement(connection.dialect.name)
-    ids: dict[str, int] = {}
+    ids: dict[Identity, int] = {}
     for start in range(0, len(rows), CHUNK):
         result = connection.execute(statement, rows[start : start + CHUNK])
-        ids.update((key, task_id) for task_id, key in result)
+        ids.update((_identity(row[1:]), row[0]) for row in result)
     return ids
 
 
-def _insert_row_by_row(connection: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """PostgreSQL, a few rows: one INSERT … ON CONFLICT (dedup_key) DO NOTHING
-    RETURNING per row; return {key: id} of the rows this call created.
+def _insert_row_by_row(connection: Any, rows: list[dict[str, Any]]) -> dict[Identity, int]:
+    """PostgreSQL, a few rows: one INSERT … ON CONFLICT DO NOTHING RETURNING per row;
+    return {identity: id} of the rows this call created.
 
     A completion's one successor costs one round trip here, where the COPY path
     spends four (create the staging table, copy, insert, truncate). The statement's
@@ -144,19 +155,18 @@ def _insert_row_by_row(connection: Any, rows: list[dict[str, Any]]) -> dict[str,
     uses; SQLAlchemy cannot cache a dialect INSERT … ON CONFLICT and would compile
     `_insert_statement` again on every call.
     """
-    ids: dict[str, int] = {}
+    ids: dict[Identity, int] = {}
     for row in rows:
         values = {column: row.get(column) for column in COPY_COLUMNS}
         created = connection.exec_driver_sql(_INSERT_ONE, values).first()
-        if created is not None:  # None: the key exists (a concurrent writer won)
-            task_id, key = created
-            ids[key] = task_id
+        if created is not None:  # None: the task exists (a concurrent writer won)
+            ids[_identity(created[1:])] = created[0]
     return ids
 
 
-def _insert_via_copy(connection: Any, rows: list[dict[str, Any]]) -> dict[str, int]:
+def _insert_via_copy(connection: Any, rows: list[dict[str, Any]]) -> dict[Identity, int]:
     """PostgreSQL: COPY the rows into a temporary staging table, then one
-    INSERT … SELECT … ON CONFLICT (dedup_key) DO NOTHING RETURNING; return {key: id}.
+    INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING; return {identity: id}.
 
     A multi-row VALUES insert of thousands of rows spends most of its time in the
     driver turning placeholders into SQL; COPY streams them, and the RETURNING of
@@ -173,9 +183,9 @@ def _insert_via_copy(connection: Any, rows: list[dict[str, Any]]) -> dict[str, i
                 copy.write_row(tuple(row.get(column) for column in COPY_COLUMNS))
         cursor.execute(
             f"INSERT INTO task ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM task_staging "
-            "ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key"
+            f"ON CONFLICT ({_IDENTITY}) DO NOTHING RETURNING id, {_IDENTITY}"
         )
-        ids = {key: task_id for task_id, key in cursor.fetchall()}
+        ids = {_identity(row[1:]): row[0] for row in cursor.fetchall()}
         cursor.execute("TRUNCATE task_staging")
     finally:
         cursor.close()
@@ -185,17 +195,18 @@ def _insert_via_copy(connection: Any, rows: list[dict[str, Any]]) -> dict[str, i
 def write_tasks(
     session: Session, prepared: PreparedSpec, rows: list[dict[str, Any]], checked: bool = False
 ) -> tuple[list[dict[str, Any]], int]:
-    """Insert the rows whose dedup key is new; return (inserted rows with ids, how many existed).
+    """Insert the rows whose identity is new; return (inserted rows with ids, how many
+    existed).
 
-    The read of existing keys keeps reruns cheap and round-robin turns fair; the
-    INSERT … ON CONFLICT DO NOTHING is what makes two concurrent runs safe.
+    The read of existing identities keeps reruns cheap and round-robin turns fair;
+    the INSERT … ON CONFLICT DO NOTHING is what makes two concurrent runs safe.
     One audit event per call lists every task id it created. `checked`: the
-    caller has just filtered out the existing keys itself.
+    caller has just filtered out the existing identities itself.
     """
     if not rows:
         return [], 0
-    present = set() if checked else existing_keys(session, [r["dedup_key"] for r in rows])
-    new_rows = [r for r in rows if r["dedup_key"] not in present]
+    present = set() if checked else existing_identities(session, [identity_of(r) for r in rows])
+    new_rows = [r for r in rows if identity_of(r) not in present]
     if not new_rows:
         return [], len(rows)
     _place(session, prepared, new_rows)
@@ -209,8 +220,9 @@ def write_tasks(
         ids = _insert_via_copy(connection, new_rows)
     inserted = []
     for row in new_rows:
-        if row["dedup_key"] in ids:
-            row["id"] = ids[row["dedup_key"]]
+        key = identity_of(row)
+        if key in ids:
+            row["id"] = ids[key]
             inserted.append(row)
     if inserted:
         after = {

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Task, User
+from models import Sop, Task, User
 from services.engine.sweep import execute_run, start_run
 from services.tasks.access import Scope, scope_for
 from tests.support.factories import make_sop_version, make_task
@@ -55,7 +55,8 @@ def renewal_tasks(
     slug = "queue-renewal" if "id: queue-renewal" in text else "test-renewal"
     load_sop(session, text)
     run_sop(session, slug, now)
-    query = select(Task).where(Task.dedup_key.startswith(f"{slug}:")).order_by(Task.id)
+    sop = select(Sop.id).where(Sop.slug == slug).scalar_subquery()
+    query = select(Task).where(Task.sop_id == sop).order_by(Task.id)
     return list(session.scalars(query))
 
 

@@ -80,7 +80,6 @@ def make_task(session: Session, version: SopVersion, **values: Any) -> Task:
     n = next(_seq)
     due_on = values.pop("due_on", date(2026, 12, 1))
     task = Task(
-        dedup_key=values.pop("dedup_key", f"{version.sop_id}:step:{n}"),
         title=values.pop("title", f"Task {n}"),
         sop_id=version.sop_id,
         sop_version_id=version.id,
