@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, select, text, tuple_
+from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
 from models import AuditEvent, Task, TaskStatus, current_actor
@@ -48,19 +48,34 @@ def _identity(values: Sequence[Any]) -> Identity:
 
 def existing_identities(session: Session, identities: Sequence[Identity]) -> set[Identity]:
     """Return which of `identities` already have a task (one query per chunk)."""
-    found: set[Identity] = set()
-    postgres = session.get_bind().dialect.name == "postgresql"
-    size = 10 * CHUNK if postgres else CHUNK
-    for start in range(0, len(identities), size):
-        chunk = list(identities[start : start + size])
-        if postgres:
+    if session.get_bind().dialect.name == "postgresql":
+        found: set[Identity] = set()
+        for start in range(0, len(identities), 10 * CHUNK):
+            chunk = identities[start : start + 10 * CHUNK]
             columns = dict(zip(_ARRAYS, zip(*chunk, strict=True), strict=True))
             rows = session.execute(_EXISTING_PG, {k: list(v) for k, v in columns.items()})
-        else:
-            rows = session.execute(
-                select(*_IDENTITY_COLUMNS).where(tuple_(*_IDENTITY_COLUMNS).in_(chunk))
+            found.update(_identity(row) for row in rows)
+        return found
+    # SQLite: by subject, the constraint's first column (a list of row values would
+    # be read row by row), keeping only the identities asked for.
+    wanted = set(identities)
+    by_owner: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for subject_id, kind, sop_id, _, _ in wanted:
+        by_owner[(kind, sop_id)].append(subject_id)
+    table = TASK_TABLE.c
+    found = set()
+    for (kind, sop_id), subject_ids in by_owner.items():
+        ids = sorted(set(subject_ids))
+        for start in range(0, len(ids), CHUNK):
+            query = select(table.subject_id, table.step_id, table.cycle).where(
+                table.subject_id.in_(ids[start : start + CHUNK]),
+                table.subject_type == kind,
+                table.sop_id == sop_id,
             )
-        found.update(_identity(row) for row in rows)
+            for subject_id, step_id, cycle in session.execute(query):
+                key = (subject_id, kind, sop_id, step_id, cycle)
+                if key in wanted:
+                    found.add(key)
     return found
 
 
