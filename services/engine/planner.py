@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from models import Role, TaskStatus
 from models.durations import Duration
 from models.sop_spec import DueRule, SopSpec, Step
+from models.tasks import TASK_IDENTITY
 from services import deadlines
 from services.engine.fast_templates import Render, renderer
 from services.engine.subjects import SubjectRow, referenced_relationships
@@ -108,16 +110,16 @@ def identity(ctx: RunContext, step_id: str, kind: str, subject_id: int, cycle: s
     return (subject_id, kind, ctx.sop_id, step_id, cycle)
 
 
+def as_identity(values: Sequence[Any]) -> Identity:
+    """Return an identity from its values in `TASK_IDENTITY` order (a kind read back from
+    the database as its text value)."""
+    subject_id, kind, sop_id, step_id, cycle = values
+    return (subject_id, getattr(kind, "value", kind), sop_id, step_id, cycle)
+
+
 def identity_of(row: dict[str, Any]) -> Identity:
     """Return the identity of a planned (or inserted) task row."""
-    kind = row["subject_type"]
-    return (
-        row["subject_id"],
-        getattr(kind, "value", kind),
-        row["sop_id"],
-        row["step_id"],
-        row["cycle"],
-    )
+    return as_identity([row[name] for name in TASK_IDENTITY])
 
 
 @functools.lru_cache(maxsize=65536)

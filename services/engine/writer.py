@@ -14,7 +14,7 @@ from models import AuditEvent, Task, TaskStatus, current_actor
 from models.audit import audit_row
 from models.tasks import TASK_IDENTITY
 from services.assignment import place_tasks, team_id_for
-from services.engine.planner import Identity, PreparedSpec, identity_of
+from services.engine.planner import Identity, PreparedSpec, as_identity, identity_of
 from services.engine.sql import insert_ignore
 
 TASK_TABLE: Table = Task.__table__  # type: ignore[assignment]
@@ -40,12 +40,6 @@ _ARRAYS = ("subject_ids", "kinds", "sop_ids", "step_ids", "cycles")
 _INSERT_AUDIT = AuditEvent.__table__.insert()
 
 
-def _identity(values: Sequence[Any]) -> Identity:
-    """An identity read back from the database (the kind as its text value)."""
-    subject_id, kind, sop_id, step_id, cycle = values
-    return (subject_id, getattr(kind, "value", kind), sop_id, step_id, cycle)
-
-
 def existing_identities(session: Session, identities: Sequence[Identity]) -> set[Identity]:
     """Return which of `identities` already have a task (one query per chunk)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -54,7 +48,7 @@ def existing_identities(session: Session, identities: Sequence[Identity]) -> set
             chunk = identities[start : start + 10 * CHUNK]
             columns = dict(zip(_ARRAYS, zip(*chunk, strict=True), strict=True))
             rows = session.execute(_EXISTING_PG, {k: list(v) for k, v in columns.items()})
-            found.update(_identity(row) for row in rows)
+            found.update(as_identity(row) for row in rows)
         return found
     # SQLite: by subject, the constraint's first column (a list of row values would
     # be read row by row), keeping only the identities asked for.
@@ -156,7 +150,7 @@ def _insert_via_values(connection: Any, rows: list[dict[str, Any]]) -> dict[Iden
     ids: dict[Identity, int] = {}
     for start in range(0, len(rows), CHUNK):
         result = connection.execute(statement, rows[start : start + CHUNK])
-        ids.update((_identity(row[1:]), row[0]) for row in result)
+        ids.update((as_identity(row[1:]), row[0]) for row in result)
     return ids
 
 
@@ -175,7 +169,7 @@ def _insert_row_by_row(connection: Any, rows: list[dict[str, Any]]) -> dict[Iden
         values = {column: row.get(column) for column in COPY_COLUMNS}
         created = connection.exec_driver_sql(_INSERT_ONE, values).first()
         if created is not None:  # None: the task exists (a concurrent writer won)
-            ids[_identity(created[1:])] = created[0]
+            ids[as_identity(created[1:])] = created[0]
     return ids
 
 
@@ -200,7 +194,7 @@ def _insert_via_copy(connection: Any, rows: list[dict[str, Any]]) -> dict[Identi
             f"INSERT INTO task ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM task_staging "
             f"ON CONFLICT ({_IDENTITY}) DO NOTHING RETURNING id, {_IDENTITY}"
         )
-        ids = {_identity(row[1:]): row[0] for row in cursor.fetchall()}
+        ids = {as_identity(row[1:]): row[0] for row in cursor.fetchall()}
         cursor.execute("TRUNCATE task_staging")
     finally:
         cursor.close()
