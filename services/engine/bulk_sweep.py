@@ -1,11 +1,11 @@
 """The set-based sweep (PostgreSQL): one batch's tasks planned and written by SQL.
 
-Per batch, whatever its size, two statements (`bulk_statements`): the first plans
-every (subject, root step) that has no task yet into a temporary table and reports
-the plan's distinct (step, site, anchor day) groups; their few hundred deadlines
-come from `services.deadlines`, and placements from `services.assignment` (the
-same calls, in the same order, as the Python planner makes); the second writes the
-tasks. No subject row travels to Python. The row-by-row planner in
+Per batch, whatever its size, a few statements (`bulk_statements`): one plans every
+(subject, root step) that has no task yet into a temporary table; the plan's few
+hundred (step, site, anchor day) groups get their deadlines from
+`services.deadlines`, and its open rows their placements from `services.assignment`
+(the same calls, in the same order, as the Python planner makes); one insert writes
+the tasks. No subject row travels to Python. The row-by-row planner in
 `sweep.process_batch` stays the reference and the path for everything this one
 does not compile (see `bulk_plan.compile_spec`); tests compare the two.
 """
@@ -88,9 +88,10 @@ def _deadlines(
     skipped for a missing start anchor keeps its deadline and has no start."""
     columns: dict[str, list[Any]] = defaultdict(list)
     by_id = {step.step_id: step for step in steps}
+    todays = {key: deadlines.local_date(ctx.now, facts.timezone) for key, facts in sites.items()}
     for group in groups:
         step, facts = by_id[group.step_id], sites[group.site_key]
-        today = deadlines.local_date(ctx.now, facts.timezone)
+        today = todays[group.site_key]
         starts_at = None
         if group.skip_due:
             due = (today, deadlines.end_of_day(today, facts.timezone))
@@ -182,6 +183,7 @@ def _write_plan(
     prepared: PreparedSpec,
     steps: list[StepSql],
     ctx: RunContext,
+    sites: dict[int, SiteFacts],
 ) -> Any | None:
     """Write what `sweep_plan` holds for `steps` into `task`, with its deadlines and
     placements; return the insert's row of counts (None: the plan is empty)."""
@@ -194,7 +196,7 @@ def _write_plan(
         planned[group.step_id] += group.n if group.is_open else 0
     actor = current_actor()
     params = {
-        **_deadlines(steps, ctx, _sites(session), groups),
+        **_deadlines(steps, ctx, sites, groups),
         **_placements(session, prepared, steps, planned),
         "sop_id": ctx.sop_id,
         "version_id": ctx.version_id,
@@ -261,7 +263,8 @@ def run_bulk_batch(
     statement = plan_statement(prepared, compiled, ctx, where, after, last)
     count, skipped_subjects = connection.execute(statement).one()
     batch = BulkBatch(last_id=last, skipped_subjects=skipped_subjects)
-    row = _write_plan(session, prepared, compiled.steps, ctx) if count else None
+    sites = _sites(session)
+    row = _write_plan(session, prepared, compiled.steps, ctx, sites) if count else None
     if row is not None:
         batch.inserted, batch.opened = row.inserted, row.opened
     batch.unchanged = (count - skipped_subjects) * len(compiled.steps) - batch.inserted
@@ -273,7 +276,7 @@ def run_bulk_batch(
         batch.skipped_steps = []
         if any(step.after in by_root for step in compiled.successors):
             connection.execute(successors_statement(prepared, compiled, ctx, by_root))
-            row = _write_plan(session, prepared, compiled.successors, ctx)
+            row = _write_plan(session, prepared, compiled.successors, ctx, sites)
             if row is not None:
                 batch.inserted += row.inserted
                 batch.opened += row.opened
